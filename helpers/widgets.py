@@ -12,6 +12,7 @@ from IPython.display import display
 from . import hooks, models
 from .images import PHOTOS, SAMPLES
 
+PANELS = []  # every panel shown in this kernel, so tests can drive them all
 _STYLE = {"description_width": "110px"}
 _LAYOUT = W.Layout(width="340px")
 
@@ -83,6 +84,7 @@ def panel(fn, **controls):
     controls then the Output, ``result`` is the last figure (what tests inspect).
     """
     ui = W.interactive(fn, **controls)
+    PANELS.append(ui)
     box = W.HBox([W.VBox(list(ui.children[:-1]), layout=W.Layout(min_width="360px")),
                   ui.children[-1]])
     display(box)
