@@ -9,7 +9,7 @@ downloaded.
 import os
 import socket
 import urllib.parse
-import warnings
+import sys
 
 import torch
 import torchvision
@@ -138,7 +138,7 @@ def load_model(name=OFFLINE, pretrained=True, fallback=False, device=None):
     Args:
         name: ``"efficientnet_lite0"`` (offline) or a torchvision name in ``TORCHVISION``.
         pretrained: False gives random initial weights (for "untrained" comparisons).
-        fallback: when the torchvision weights are unavailable, warn once and return
+        fallback: when the torchvision weights are unavailable, say so in one line and return
             the offline model instead of raising ``ModelUnavailable``.
     Returns:
         ``Normalized`` module with ``.classes`` (names), ``.name`` and ``.input_size``.
@@ -153,7 +153,7 @@ def load_model(name=OFFLINE, pretrained=True, fallback=False, device=None):
         except ModelUnavailable as err:
             if not fallback:
                 raise
-            warnings.warn(f"{err} Using {OFFLINE} instead.", stacklevel=2)
+            print(f"Note: {err} Using {OFFLINE} instead.", file=sys.stderr)
             model = efficientnet_lite0(pretrained)
     model.eval().requires_grad_(False)
     return model.to(device or default_device())

@@ -1,0 +1,184 @@
+"""Shared machinery of the real-browser tests: servers, headless Chromium, page helpers.
+
+The fixtures are re-exported by conftest.py.
+Every server (JupyterLab, Voila) runs from this Python's environment on 127.0.0.1 with a free port,
+in its own process group, with Jupyter's and matplotlib's files in temporary folders; it is stopped
+by its own process id in a ``finally``, also when a test fails.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# Which notebooks to drive: every notebooks/*.ipynb; E2E_NOTEBOOK_DIR points elsewhere (development).
+NOTEBOOK_DIR = Path(os.environ.get("E2E_NOTEBOOK_DIR", REPO / "notebooks")).resolve()
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Generous: a notebook may take 60 s on a laptop CPU, more on a loaded CI machine.
+RUN_TIMEOUT_S = float(os.environ.get("E2E_RUN_TIMEOUT", 420))
+REDRAW_TIMEOUT_S = float(os.environ.get("E2E_REDRAW_TIMEOUT", 120))
+# An error output (ipykernel tracebacks, also SyntaxError, which has no "Traceback" line).
+ERROR_TEXT = re.compile(r"Traceback|^\s*\w*(Error|Exception)\b", re.M)
+
+
+def notebooks():
+    return sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def isolated_env(tmp):
+    """os.environ with this environment's bin first and Jupyter/matplotlib state under ``tmp``."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    for var in ("IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
+                "MPLCONFIGDIR"):
+        path = Path(tmp) / var.lower()
+        path.mkdir(parents=True, exist_ok=True)
+        env[var] = str(path)
+    env.pop("JUPYTER_PATH", None)
+    return env
+
+
+class Server:
+    """A Jupyter-style server in its own process group; ``stop`` kills that group."""
+
+    def __init__(self, cmd, env, cwd, url, log_path):
+        self.url, self.log_path = url, Path(log_path)
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def log(self, tail=4000):
+        return self.log_path.read_text(errors="replace")[-tail:]
+
+    def wait_ready(self, probe_path, timeout=180):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + probe_path, timeout=5) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"server not ready after {timeout} s:\n{self.log()}")
+
+    def stop(self):
+        """SIGTERM to the server's process group, SIGKILL if it lingers; then its kernels.
+
+        Kernels run in sessions of their own, so they are found as the server's children first.
+        """
+        import psutil
+
+        try:
+            try:
+                children = psutil.Process(self.proc.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                children = []
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait(timeout=20)
+            for child in children:
+                try:
+                    child.kill()
+                except psutil.NoSuchProcess:
+                    pass
+        finally:
+            self._log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS,
+                              headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+# ---------------------------------------------------------------- page helpers (Lab and Voila)
+
+def error_texts(scope):
+    """Texts of error outputs (tracebacks on stderr, error outputs) inside ``scope``."""
+    texts = scope.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
+    texts += scope.locator('[data-mime-type="application/vnd.jupyter.error"]').all_inner_texts()
+    return [t for t in texts if ERROR_TEXT.search(t)]
+
+
+def first_panel(page, timeout_s):
+    """The output area holding the first widget slider that sits beside an output image."""
+    panel = page.locator(".jp-OutputArea-output:has(.widget-slider):has(.widget-output img)").first
+    panel.wait_for(state="visible", timeout=timeout_s * 1000)
+    return panel
+
+
+def image_src(panel):
+    return panel.locator(".widget-output img").first.get_attribute("src")
+
+
+def move_first_slider(page, panel, timeout_s=REDRAW_TIMEOUT_S):
+    """Press an arrow key on the panel's first slider and wait until its image changes.
+
+    Returns (description of the slider, src before, src after). Uses ArrowRight, or ArrowLeft
+    when the slider already sits at its maximum.
+    """
+    handle = panel.locator(".widget-slider .noUi-handle").first
+    handle.wait_for(state="visible", timeout=timeout_s * 1000)
+    before = image_src(panel)
+    value, vmax = handle.get_attribute("aria-valuenow"), handle.get_attribute("aria-valuemax")
+    key = "ArrowLeft" if value is not None and value == vmax else "ArrowRight"
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    handle.press(key)
+    readout = panel.locator(".widget-slider .widget-readout").first
+    label = panel.locator(".widget-slider .widget-label").first
+    try:
+        page.wait_for_function(
+            "([el, before]) => { const img = el.querySelector('.widget-output img');"
+            " return img && img.getAttribute('src') !== before; }",
+            arg=[panel.element_handle(), before], timeout=timeout_s * 1000, polling=250)
+    except Exception as e:  # noqa: BLE001 - re-raised with what the page shows
+        raise AssertionError(
+            f"image did not change within {timeout_s} s after {key} on slider "
+            f"{label.inner_text()!r} (value {value} -> {readout.inner_text()!r}); errors: "
+            f"{error_texts(page)}") from e
+    after = image_src(panel)
+    return f"{label.inner_text()} {value} -> {readout.inner_text()}", before, after
+
+
+def write_json(path, data):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))

@@ -1,0 +1,159 @@
+"""Every notebook in JupyterLab, in headless Chromium: Run All, no errors, a slider redraws the figure.
+
+One JupyterLab server for the session (this environment's Python, 127.0.0.1, free port, token);
+one page at a time; each notebook's kernel is shut down after its test. Screenshots go to
+artifacts/screenshots/: ``NN_x.png`` (the panel after the slider move, in presentation mode),
+``NN_x_before.png`` (before it) and ``NN_x_failure.png`` (whole page, only on failure).
+Skipped as a whole when no ``chromium`` is on PATH.
+"""
+import json
+import secrets
+import shutil
+import sys
+import time
+import urllib.request
+from urllib.parse import quote
+
+import pytest
+
+if shutil.which("chromium") is None:
+    pytest.skip("no chromium on PATH (Debian: apt-get install chromium)", allow_module_level=True)
+pytest.importorskip("playwright.sync_api")
+
+from e2e_support import (NOTEBOOK_DIR, RUN_TIMEOUT_S, Server, error_texts,  # noqa: E402
+                      first_panel, free_port, isolated_env, move_first_slider, notebooks,
+                      write_json)
+
+pytestmark = pytest.mark.e2e
+
+KERNEL_IDLE = "Python 3 (ipykernel) | Idle"
+# Lab settings for a quiet, deterministic page: no news/update pop-ups, every cell in the DOM.
+SETTINGS = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false",
+                                                    "checkForUpdates": False},
+    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+}
+
+
+class Lab(Server):
+    def api(self, path, method="GET"):
+        req = urllib.request.Request(self.url + path, method=method,
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def shutdown_kernels(self, path):
+        """Delete the sessions (and so the kernels) of the notebook at ``path``."""
+        for s in self.api("/api/sessions"):
+            if s.get("path") == path:
+                self.api(f"/api/sessions/{s['id']}", method="DELETE")
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("jupyterlab")
+    env = isolated_env(tmp)
+    # Lab reads <config dir>/labconfig/default_setting_overrides.json like an overrides.json.
+    write_json(tmp / "jupyter_config_dir" / "labconfig" / "default_setting_overrides.json", SETTINGS)
+    port, token = free_port(), secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={NOTEBOOK_DIR}",
+           f"--LabApp.workspaces_dir={tmp / 'workspaces'}", "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False"]
+    server = Lab(cmd, env, NOTEBOOK_DIR, f"http://127.0.0.1:{port}", tmp / "jupyterlab.log")
+    server.token = token
+    try:
+        server.wait_ready(f"/api/status?token={token}")
+        news = server.api("/lab/api/settings/@jupyterlab/apputils-extension:notification")
+        assert news["schema"]["properties"]["fetchNews"]["default"] == "false", \
+            "settings overrides were not read"
+        yield server
+    finally:
+        server.stop()
+
+
+def _prompts(page):
+    return page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").all_inner_texts()
+
+
+def _wait_until_run(page, timeout_s):
+    """Wait until no cell is queued/running, every code cell ran (or one failed), kernel idle."""
+    deadline, stable = time.monotonic() + timeout_s, 0
+    status = page.locator(".jp-StatusBar-Widget").get_by_text(KERNEL_IDLE)
+    while time.monotonic() < deadline:
+        prompts = _prompts(page)
+        ran = all(any(ch.isdigit() for ch in p) for p in prompts)
+        busy = any("*" in p for p in prompts)
+        idle = status.count() > 0
+        stable = stable + 1 if idle and not busy and (ran or error_texts(page)) else 0
+        if stable >= 3:  # three polls in a row: the kernel really finished
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"notebook still running after {timeout_s} s; prompts {_prompts(page)}")
+
+
+def _menu(page, *labels, command):
+    for label in labels:
+        page.locator(".lm-MenuBar-item, .lm-Menu-item").filter(
+            has=page.get_by_text(label, exact=True)).first.click()
+    page.locator(f'li.lm-Menu-item[data-command="{command}"]').click()
+
+
+def _presentation_mode(page):
+    return page.locator(".jp-LabShell.jp-mod-presentationMode").count() == 1
+
+
+NOTEBOOKS = notebooks()
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS or [None], ids=[p.stem for p in NOTEBOOKS] or ["none"])
+def test_notebook_in_jupyterlab(lab, browser, screenshots, nb):
+    if nb is None:
+        pytest.skip(f"no notebooks in {NOTEBOOK_DIR}")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    ok = False
+    try:
+        page.goto(f"{lab.url}/lab/workspaces/e2e-{nb.stem}/tree/{quote(nb.name)}"
+                  f"?token={lab.token}")
+        status = page.locator(".jp-StatusBar-Widget").get_by_text(KERNEL_IDLE)
+        status.wait_for(timeout=180_000)
+        assert page.locator(".jp-Dialog").count() == 0, "a dialog is blocking the notebook"
+
+        _menu(page, "Run", command="runmenu:run-all")
+        _wait_until_run(page, RUN_TIMEOUT_S)
+        errors = error_texts(page)
+        assert not errors, f"{nb.name}: a cell failed:\n" + "\n".join(errors)
+        missed = [p for p in _prompts(page) if not any(ch.isdigit() for ch in p)]
+        assert not missed, f"{nb.name}: {len(missed)} code cells did not run"
+
+        # What an instructor shows live: View > Appearance > Presentation Mode.
+        _menu(page, "View", "Appearance", command="application:toggle-presentation-mode")
+        assert _presentation_mode(page)
+        try:
+            panel = first_panel(page, 60)
+        except Exception as e:  # noqa: BLE001
+            raise AssertionError(f"{nb.name}: no widget panel with a slider beside an output "
+                                 "image") from e
+        panel.scroll_into_view_if_needed()
+        panel.screenshot(path=screenshots / f"{nb.stem}_before.png")
+        moved, before, after = move_first_slider(page, panel)
+        assert after and after != before, f"{nb.name}: figure unchanged after moving {moved}"
+        _wait_until_run(page, RUN_TIMEOUT_S)
+        errors = error_texts(page)
+        assert not errors, f"{nb.name}: error after moving {moved}:\n" + "\n".join(errors)
+        panel.screenshot(path=screenshots / f"{nb.stem}.png")
+        _menu(page, "View", "Appearance", command="application:toggle-presentation-mode")
+        assert not _presentation_mode(page)
+        ok = True
+    finally:
+        if not ok:
+            try:
+                page.screenshot(path=screenshots / f"{nb.stem}_failure.png", full_page=True)
+            except Exception:  # noqa: BLE001 - the screenshot is a courtesy, the error matters
+                pass
+        context.close()
+        lab.shutdown_kernels(nb.name)

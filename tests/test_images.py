@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import helpers
+from helpers import ImageError, load_image
+
+
+@pytest.mark.parametrize("name", list(helpers.SAMPLES))
+def test_every_sample_loads_as_rgb_in_unit_range(name):
+    img = load_image(name, 96)
+    assert img.shape == (3, 96, 96) and img.dtype == torch.float32
+    assert 0 <= img.min() and img.max() <= 1 and img.std() > 0.01
+
+
+def test_grayscale_becomes_three_equal_channels(tmp_path):
+    path = tmp_path / "g.png"
+    Image.fromarray(np.full((40, 60), 128, np.uint8), "L").save(path)
+    img = load_image(path, 32)
+    assert img.shape == (3, 32, 32)
+    assert torch.allclose(img[0], img[1]) and abs(img.mean().item() - 128 / 255) < 1e-3
+
+
+def test_rgba_is_composited_on_white(tmp_path):
+    a = np.zeros((20, 20, 4), np.uint8)
+    a[..., 0] = 255  # red, fully transparent -> white
+    Image.fromarray(a, "RGBA").save(tmp_path / "t.png")
+    img = load_image(tmp_path / "t.png", None)
+    assert torch.allclose(img, torch.ones_like(img))
+
+
+def test_16_bit_png_is_scaled_not_clipped(tmp_path):
+    a = np.full((16, 16), 32768, np.uint16)
+    Image.fromarray(a).save(tmp_path / "d.png")
+    img = load_image(tmp_path / "d.png", None)
+    assert abs(img.mean().item() - 0.5) < 0.01
+
+
+def test_huge_jpeg_loads_quickly_and_is_cropped(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (3000, 9000, 3), np.uint8)).save(tmp_path / "big.jpg")
+    img = load_image(tmp_path / "big.jpg", 224)
+    assert img.shape == (3, 224, 224)
+
+
+def test_text_file_gives_clear_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(ImageError, match="not an image.*JPEG, PNG"):
+        load_image(tmp_path / "notes.txt")
+
+
+def test_unknown_source_names_the_samples():
+    with pytest.raises(ImageError, match="chelsea"):
+        load_image("no-such-photo")
+
+
+def test_bytes_and_arrays_and_roundtrip(tmp_path):
+    img = load_image("coffee", 64)
+    helpers.save_image(img, tmp_path / "c.png")
+    back = load_image((tmp_path / "c.png").read_bytes(), None)
+    assert torch.allclose(back, img, atol=1 / 255 + 1e-6)
+    assert load_image(np.zeros((10, 10, 3), np.float32), None).shape == (3, 10, 10)
+    assert helpers.to_numpy(img).shape == (64, 64, 3)
+
+
+def test_center_crop_keeps_the_middle(tmp_path):
+    a = np.zeros((100, 300, 3), np.uint8)
+    a[:, 100:200] = 255  # the central square is white, the sides black
+    Image.fromarray(a).save(tmp_path / "wide.png")
+    assert load_image(tmp_path / "wide.png", 50).min() > 0.99

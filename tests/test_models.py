@@ -1,0 +1,138 @@
+import os
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from PIL import Image
+
+import helpers
+from helpers import models
+from helpers.efficientnet import Conv2dSame
+
+
+def _load_samples(files):
+    x = torch.stack([torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1)
+                     for f in files]).float() / 255
+    y = torch.tensor([int(os.path.basename(f)[:3]) for f in files])
+    return x, y
+
+
+def _top1(model, x, y):
+    with torch.inference_mode():
+        pred = torch.cat([model(x[i:i + 8]).argmax(1) for i in range(0, len(x), 8)])
+    return (pred == y).float().mean().item()
+
+
+def test_offline_model_accuracy_on_imagenet_samples(model, imagenet_samples):
+    x, y = _load_samples(imagenet_samples)
+    acc = _top1(model, x, y)
+    assert acc >= 0.80, f"top-1 {acc:.2f} on {len(y)} samples"
+
+
+def test_symmetric_padding_is_measurably_worse(model, imagenet_samples, monkeypatch):
+    """The TF 'same' padding is what the checkpoint was trained with: dropping it must hurt."""
+    x, y = _load_samples(imagenet_samples)
+    good = _top1(model, x, y)
+
+    def symmetric(self, inp):
+        pad = [k // 2 for k in self.kernel_size]
+        return F.conv2d(inp, self.weight, self.bias, self.stride, pad, self.dilation, self.groups)
+    monkeypatch.setattr(Conv2dSame, "forward", symmetric)
+    bad = _top1(model, x, y)
+    assert bad < good - 0.02, (good, bad)
+
+
+def test_tf_same_padding_pads_bottom_right():
+    conv = Conv2dSame(1, 1, 3, 2, bias=False)
+    x = torch.randn(1, 1, 8, 8)
+    expected = F.conv2d(F.pad(x, [0, 1, 0, 1]), conv.weight, stride=2)  # TF: extra pixel at the end
+    assert torch.allclose(conv(x), expected)
+    assert conv(torch.randn(1, 1, 224, 224)).shape[-1] == 112
+
+
+def test_offline_model_classifies_the_cat(model, cat):
+    top = helpers.predict(model, cat, k=5)[0]
+    assert any("cat" in name for _, name, _ in top), top
+
+
+def test_model_contract(model):
+    assert not model.training
+    assert not any(p.requires_grad for p in model.parameters())
+    assert len(model.classes) == 1000 and model.input_size == 224
+    assert "blocks.15" in dict(model.named_modules())
+    x = torch.rand(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(model(x), model._net(2 * x - 1), atol=1e-5)  # [0,1] -> [-1,1] inside
+
+
+def test_unknown_model_name_lists_choices():
+    with pytest.raises(ValueError, match="efficientnet_lite0.*alexnet"):
+        helpers.load_model("alexnett")
+
+
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(models, "_online", lambda url, timeout=3.0: False)
+    return tmp_path
+
+
+def test_torchvision_model_offline_raises_one_clear_error(offline_hub):
+    with pytest.raises(models.ModelUnavailable, match=r"alexnet.*offline.*efficientnet_lite0"):
+        helpers.load_model("alexnet")
+
+
+def test_torchvision_model_offline_falls_back_with_one_line(offline_hub, capsys):
+    m = helpers.load_model("vgg16", fallback=True)
+    assert m.name == "efficientnet_lite0"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "vgg16" in err[0] and "Using efficientnet_lite0" in err[0]
+
+
+def test_cached_torchvision_weights_load_safely(offline_hub, monkeypatch):
+    """The real loading path: weights found in torch's hub cache, read with weights_only=True."""
+    reference = torchvision.models.resnet18(weights=None)
+    path = models._checkpoint_path("resnet18")
+    os.makedirs(os.path.dirname(path))
+    torch.save(reference.state_dict(), path)
+    calls = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+    monkeypatch.setattr(torch, "load", spy)
+    assert "resnet18" in helpers.available_models()
+    m = helpers.load_model("resnet18")
+    assert calls == [True]
+    x = torch.rand(1, 3, 64, 64)
+    mean = torch.tensor(models.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(models.IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(m(x), reference.eval()((x - mean) / std), atol=1e-5)
+    assert "layer4.1.conv2" in dict(m.named_modules())  # torchvision's own names
+
+
+def test_untrained_torchvision_model_works_offline():
+    m = helpers.load_model("alexnet", pretrained=False)
+    assert m.features[0].weight.shape == (64, 3, 11, 11)
+    m.train()
+    assert m._net.training  # the flag reaches the wrapped network (GoogLeNet reads it)
+
+
+def test_offline_checkpoint_loaded_with_weights_only(monkeypatch):
+    seen = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: seen.append(k.get("weights_only")) or real_load(*a, **k))
+    helpers.load_model()
+    assert seen == [True]
+
+
+def test_class_index_accepts_names_and_rejects_bad_targets(model):
+    assert helpers.class_index(model, "tabby") == 281
+    assert helpers.class_index(model, 5) == 5
+    with pytest.raises(ValueError, match="0..999"):
+        helpers.class_index(model, 1000)
+    with pytest.raises(ValueError, match="did you mean"):
+        helpers.class_index(model, "tabbby cat")
