@@ -6,3 +6,10 @@ from .images import PHOTOS, SAMPLES, TEXTURES, ImageError, load_image, save_imag
 from .models import (ModelUnavailable, available_models, class_index, load_model, predict)
 from .plotting import (feature_grid, image_and_maps, kernel_grid, normalize_each, overlay,
                        show_images)
+from .objectives import (Objective, channel, class_score, cross_entropy, l2, layer_norm, neuron,
+                         total_variation, tv, weighted_sum)
+from .params import fourier_image, pixel_image
+from .regularizers import (blur_every, clip_small_contribution, clip_small_norm, decay,
+                           gaussian_blur, jitter, random_rotate, random_scale,
+                           standard_transforms, upsample)
+from .optimize import Result, optimize, preview

@@ -61,8 +61,8 @@ def test_clip_small_contribution_resets_least_contributing_pixels(percentile):
     clip_small_contribution(percentile)(y, grad, 0)
     grey = (y == 0.5).all(dim=1)
     assert grey.float().mean().item() == pytest.approx(percentile / 100, abs=1 / 1024)
-    assert contribution[grey].max() <= contribution[~grey].min() + 1e-6 or \
-        all(contribution[i][grey[i]].max() <= contribution[i][~grey[i]].min() for i in range(2))
+    for i in range(len(x)):  # per image, exactly the smallest contributions went
+        assert contribution[i][grey[i]].max() <= contribution[i][~grey[i]].min()
     z = x.clone()
     clip_small_contribution(percentile)(z, None, 0)  # no gradient (e.g. first L-BFGS call): no-op
     assert torch.equal(z, x)
@@ -109,8 +109,8 @@ def test_jitter_is_a_bounded_circular_shift_and_seeded():
 def test_rotate_by_90_degrees_is_exact_and_scale_changes_size():
     x = noise(1, 16)
     y = random_rotate([90])(x)
-    assert torch.allclose(y, torch.rot90(x, k=-1, dims=(-2, -1)), atol=1e-5) or \
-        torch.allclose(y, torch.rot90(x, k=1, dims=(-2, -1)), atol=1e-5)
+    # positive angles turn counter-clockwise as displayed (like PIL and kornia)
+    assert torch.allclose(y, torch.rot90(x, k=1, dims=(-2, -1)), atol=1e-5)
     assert torch.equal(random_rotate([0])(x), x)
     assert random_scale([1.5])(x).shape[-2:] == (24, 24)
     assert torch.all(pad(4, 0.25)(x)[..., :4, :] == 0.25)

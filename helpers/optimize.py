@@ -1,0 +1,300 @@
+"""One optimization loop for every "make an image that..." method of the course.
+
+Feature visualization, class models, fooling images, deep dream, inversion,
+texture and style transfer all run ``optimize``: a parameterized image, an
+objective over recorded layers, transforms before the forward pass, in-place
+pixel edits after each step, and an optimizer.
+"""
+import contextlib
+import io
+from dataclasses import dataclass, field
+
+import torch
+
+from .hooks import get_layer, record
+from .objectives import OUTPUT, Objective
+from .params import ImageParam
+
+__all__ = ["optimize", "Result", "NormalizedGD", "SignGD", "make_optimizer", "preview"]
+
+
+@dataclass
+class Result:
+    """What ``optimize`` returns.
+
+    Attributes:
+        image: (N, 3, H, W) in [0, 1], detached, on the model's device.
+        history: loss per step (floats).
+        steps: steps actually run.
+        interrupted: True when stopped by KeyboardInterrupt.
+        stopped: True when the callback asked to stop early.
+    """
+    image: torch.Tensor
+    history: list = field(default_factory=list)
+    steps: int = 0
+    interrupted: bool = False
+    stopped: bool = False
+
+
+class NormalizedGD(torch.optim.Optimizer):
+    """Gradient steps divided by the mean absolute gradient of each image (deep dream).
+
+    ``x <- x - lr * g / mean|g|``: the step size is in pixel units whatever the
+    gradient's scale, which varies by orders of magnitude between layers.
+    """
+
+    def __init__(self, params, lr=0.01):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                dims = tuple(range(1, g.dim())) if g.dim() > 1 else (0,)
+                p.sub_(group["lr"] * g / g.abs().mean(dim=dims, keepdim=True).clamp_min(1e-12))
+        return loss
+
+
+class SignGD(torch.optim.Optimizer):
+    """``x <- x - lr * sign(g)``: the steepest step in L-infinity (FGSM, PGD)."""
+
+    def __init__(self, params, lr=1 / 255):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.sub_(group["lr"] * p.grad.sign())
+        return loss
+
+
+OPTIMIZERS = {
+    "adam": lambda params, lr: torch.optim.Adam(params, lr=lr),
+    "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr),
+    "lbfgs": lambda params, lr: torch.optim.LBFGS(params, lr=lr, max_iter=1,
+                                                  history_size=20),
+    "normalized": lambda params, lr: NormalizedGD(params, lr=lr),
+    "sign": lambda params, lr: SignGD(params, lr=lr),
+}
+
+
+def make_optimizer(optimizer, params, lr):
+    """An optimizer from a name in ``OPTIMIZERS`` or a factory ``callable(params)``."""
+    if callable(optimizer):
+        return optimizer(params)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {optimizer!r}. Choose one of: "
+                         f"{', '.join(OPTIMIZERS)}, or pass a factory callable(params).")
+    return OPTIMIZERS[optimizer](params, lr)
+
+
+class _Enough(Exception):
+    """Raised by a forward hook once every needed layer is recorded: skip the rest."""
+
+
+@contextlib.contextmanager
+def _stop_after(model, names, rec):
+    """Stop the forward pass as soon as all ``names`` have produced their output.
+
+    Objectives on an early layer then cost only the layers up to it.
+    """
+    names = set(names)
+
+    def hook(module, inputs, output):
+        if names.issubset(rec.activations):
+            raise _Enough
+    handles = []
+    try:
+        for name in names:
+            handles.append(get_layer(model, name).register_forward_hook(hook))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _device(model):
+    p = next(model.parameters(), None)
+    if p is None:
+        p = next(model.buffers(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def _progress(steps, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=steps, leave=False)
+
+
+def optimize(model, param, objective, transforms=(), post_steps=(), steps=100, optimizer="adam",
+             lr=0.05, callback=None, every=10, progress=True, seed=None):
+    """Minimize ``objective`` over the image made by ``param``.
+
+    Each step: image = param(); x = transforms(image); forward ``x`` through ``model``
+    while recording ``objective.layers``; loss = objective(rec, x); gradient w.r.t. the
+    parameters only (the model stays frozen); optimizer step; ``param.after_step()``
+    (clamping) and the ``post_steps`` on the pixels.
+
+    Args:
+        model: any ``nn.Module`` taking (N, 3, H, W) images in [0, 1].
+        param: an ``ImageParam`` (``pixel_image``, ``fourier_image``); moved to the model's device.
+        objective: an ``Objective`` (loss to minimize).
+        transforms: callables image -> image applied before the forward pass (jitter...).
+        post_steps: callables ``op(pixels, grad, step)`` editing the pixels in place after each
+            step (``blur_every``...); they need ``param.pixels`` (a ``pixel_image``).
+        steps: number of optimizer steps (L-BFGS: outer steps, one function evaluation each).
+        optimizer: "adam", "sgd", "lbfgs", "normalized", "sign", or ``callable(params)``.
+        lr: learning rate for a named optimizer.
+        callback: ``callback(step, image, loss)`` every ``every`` steps and after the last one,
+            with the (N, 3, H, W) detached image; returning True stops the run early.
+        progress: show a tqdm progress bar.
+        seed: seed for the random transforms (the global RNG state is restored afterwards).
+    Returns:
+        ``Result`` with ``.image`` (N, 3, H, W) in [0, 1], ``.history`` (loss per step),
+        ``.steps``, ``.interrupted``, ``.stopped``.
+    Raises:
+        FloatingPointError: the loss became NaN or infinite.
+    """
+    if not isinstance(objective, Objective):
+        raise TypeError(f"objective must be a helpers.objectives.Objective, got "
+                        f"{type(objective).__name__}; build one with channel(), class_score()...")
+    if not isinstance(param, ImageParam):
+        raise TypeError(f"param must be an image parameterization (pixel_image, fourier_image), "
+                        f"got {type(param).__name__}.")
+    steps, every = int(steps), max(1, int(every))
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}.")
+    transforms, post_steps = list(transforms), list(post_steps)
+    if post_steps and getattr(param, "pixels", None) is None:
+        raise ValueError(f"Post-step regularizers ({', '.join(map(repr, post_steps))}) edit "
+                         f"pixels; use pixel_image, not {type(param).__name__}.")
+    dev = _device(model)
+    param.to(dev)
+    params = [p for p in param.parameters() if p.requires_grad]
+    with torch.no_grad():
+        size = param().shape[-1]
+    objective.check(model, size)  # bad layer/channel/class: fail before any work
+    opt = make_optimizer(optimizer, params, lr)
+    names = sorted(objective.layers - {OUTPUT})
+    needs_output = OUTPUT in objective.layers
+    result = Result(image=None)
+    pending = []  # losses as tensors; converted in chunks (no GPU sync every step)
+    bar = _progress(steps, progress)
+
+    def flush(step):
+        if not pending:
+            return
+        values = torch.stack(pending).tolist()
+        pending.clear()
+        for i, v in enumerate(values):
+            if v != v or v in (float("inf"), float("-inf")):
+                bad = step - len(values) + i + 1
+                raise FloatingPointError(
+                    f"The loss became {v} at step {bad} ({objective.name}); lower the learning "
+                    f"rate (lr={lr}) or the regularization strengths.")
+        result.history.extend(values)
+        if bar is not None:
+            bar.update(len(values))
+            bar.set_postfix(loss=f"{values[-1]:.4g}")
+
+    # The random transforms draw from the CPU generator; fork it so a seed stays local.
+    rng = torch.random.fork_rng(devices=[], device_type="cpu") if seed is not None \
+        else contextlib.nullcontext()
+    try:
+        with rng, record(model, names) as rec, \
+                (contextlib.nullcontext() if needs_output or not names
+                 else _stop_after(model, names, rec)):
+            if seed is not None:
+                torch.manual_seed(seed)
+
+            def closure():
+                opt.zero_grad(set_to_none=True)
+                x = param()
+                for t in transforms:
+                    x = t(x)
+                rec.activations.clear()
+                acts = rec.activations
+                try:
+                    out = model(x)
+                    if needs_output:
+                        acts = dict(acts, **{OUTPUT: out})
+                except _Enough:
+                    pass
+                loss = objective(acts, x)
+                grads = torch.autograd.grad(loss, params, allow_unused=True)
+                for p, g in zip(params, grads):
+                    p.grad = g
+                return loss
+
+            for i in range(steps):
+                try:
+                    loss = opt.step(closure)
+                    with torch.no_grad():
+                        param.after_step()
+                        if post_steps:
+                            grad = param.pixels.grad
+                            for op in post_steps:
+                                op(param.pixels.data, grad, i)
+                    pending.append(loss.detach())
+                    result.steps = i + 1
+                    last = i == steps - 1
+                    if len(pending) >= every or last:
+                        flush(i + 1)
+                    if callback is not None and ((i + 1) % every == 0 or last):
+                        with torch.no_grad():
+                            img = param().detach()
+                        if callback(i + 1, img, result.history[-1]) is True:
+                            result.stopped = True
+                            break
+                except KeyboardInterrupt:
+                    result.interrupted = True
+                    break
+            flush(result.steps)
+    finally:
+        if bar is not None:
+            bar.close()
+        for p in params:
+            p.grad = None
+    with torch.no_grad():
+        result.image = param().detach().clamp(0, 1)
+    return result
+
+
+class preview:
+    """Callback that shows the current image in a notebook, updated in place.
+
+    Usage: ``optimize(..., callback=preview(), every=10)``. Outside IPython it does nothing.
+    """
+
+    def __init__(self, width=224):
+        self.width, self.handle = width, None
+
+    def __call__(self, step, image, loss):
+        try:
+            from IPython.display import Image, display
+        except ImportError:
+            return
+        from PIL import Image as PILImage
+
+        from .images import to_numpy
+        buf = io.BytesIO()
+        PILImage.fromarray((to_numpy(image[0]) * 255).round().astype("uint8")).save(buf, "png")
+        shown = Image(data=buf.getvalue(), width=self.width)
+        if self.handle is None:
+            self.handle = display(shown, display_id=True)
+        else:
+            self.handle.update(shown)
