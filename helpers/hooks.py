@@ -1,6 +1,7 @@
 """Record activations and gradients of named layers, with hooks that never leak."""
 import contextlib
 import difflib
+import weakref
 from collections import namedtuple
 
 import torch
@@ -78,14 +79,28 @@ def record(model, names, gradients=False, detach=False):
             h.remove()
 
 
+_LAYERS_CACHE = weakref.WeakKeyDictionary()
+
+
 def layers(model, size=224, leaves=False):
     """Hookable layers with their output shapes for one (1, 3, size, size) input.
+
+    Cached per model and size (shapes depend only on the architecture), so
+    widgets can call it on every slider move.
 
     Args:
         leaves: only modules without children (conv, bn, relu...); default lists all.
     Returns:
         list of ``LayerInfo(name, type, shape)`` in execution order.
     """
+    key = (size, leaves, tuple(id(m) for m in model.modules()))
+    cache = _LAYERS_CACHE.setdefault(model, {})
+    if key not in cache:
+        cache[key] = _trace_layers(model, size, leaves)
+    return list(cache[key])
+
+
+def _trace_layers(model, size, leaves):
     found, handles = [], []
     param = next(model.parameters())
     try:
