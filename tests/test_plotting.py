@@ -1,0 +1,30 @@
+import numpy as np
+import torch
+
+import helpers
+from helpers.plotting import normalize_each, upsample
+
+
+def test_normalize_each_scales_every_item_to_unit_range():
+    t = torch.stack([torch.linspace(-3, 5, 27).view(3, 3, 3), torch.full((3, 3, 3), 2.0)])
+    n = normalize_each(t)
+    assert n[0].min() == 0 and n[0].max() == 1
+    assert torch.isfinite(n[1]).all()  # a constant kernel does not divide by zero
+
+
+def test_kernel_grid_draws_one_tile_per_kernel(model):
+    fig = helpers.kernel_grid(model.conv_stem.weight, ncols=8)
+    assert len([a for a in fig.axes if a.images]) == 32
+
+
+def test_overlay_upsamples_heatmap_to_the_photo(cat):
+    heat = np.zeros((7, 7), np.float32)
+    heat[0, 0] = 1
+    up = upsample(heat, (224, 224))
+    assert up.shape == (224, 224) and up[:16, :16].mean() > up[-16:, -16:].mean()
+
+
+def test_feature_grid_highlights_channels():
+    fig = helpers.feature_grid(torch.rand(6, 5, 5), ncols=3, highlight=[2])
+    framed = [a for a in fig.axes if a.spines["top"].get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
+    assert len(framed) == 1

@@ -1,0 +1,49 @@
+import matplotlib.pyplot as plt
+import pytest
+
+import helpers
+from helpers import widgets
+
+
+def test_channel_slider_range_follows_the_layer(model):
+    layer = widgets.layer_picker(model, value="blocks.0")
+    channel = widgets.channel_slider(model, layer, value=10)
+    assert channel.max == 15  # blocks.0 has 16 channels
+    layer.value = "act1"
+    assert channel.max == 1279
+    channel.value = 1000
+    layer.value = "blocks.1"
+    assert channel.max == 23 and channel.value <= 23
+
+
+def test_layer_picker_lists_main_layers_and_rejects_nothing_silently(model):
+    picker = widgets.layer_picker(model)
+    assert list(picker.options) == helpers.main_layers(model)
+    assert widgets.layer_picker(model, value="no-such").value in picker.options
+
+
+def test_strength_slider_is_logarithmic():
+    s = widgets.strength_slider(1e-3, -6, 0)
+    assert s.min == -6 and s.max == 0 and s.value == pytest.approx(1e-3)
+
+
+def test_panel_redraws_on_change_and_registers_itself():
+    calls = []
+
+    def draw(k):
+        calls.append(k)
+        fig, ax = plt.subplots()
+        ax.plot(range(k))
+        plt.close(fig)
+        return fig
+    ui = widgets.panel(draw, k=widgets.int_slider(3, 1, 10))
+    assert ui in widgets.PANELS and calls == [3]
+    first = ui.result
+    ui.children[0].value = 7
+    assert calls == [3, 7] and ui.result is not first
+
+
+def test_model_picker_offers_only_what_loads_now():
+    picker = widgets.model_picker()
+    assert picker.value == "efficientnet_lite0"
+    assert all(helpers.models.is_cached(n) for n in picker.options)
