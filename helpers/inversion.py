@@ -1,0 +1,184 @@
+"""Feature inversion: which images does a layer consider the same as a photo?
+
+Find ``x`` minimising ``||phi(x) - phi(x0)||^2 / ||phi(x0)||^2 + lambda * TV_beta(x)``
+(+ an optional L-alpha bound) from noise (Mahendran & Vedaldi, "Understanding deep
+image representations by inverting them", CVPR 2015). What survives in the
+reconstruction is what the layer keeps; detail fades with depth.
+
+Every optimization runs through ``helpers.optimize.optimize``.
+"""
+import functools
+from dataclasses import dataclass, field
+
+import torch
+
+from .hooks import get_layer, record
+from .objectives import Objective, tv
+from .optimize import optimize
+from .params import pixel_image
+
+
+def _batch(image):
+    if image.dim() == 3:
+        image = image[None]
+    if image.dim() != 4 or image.shape[1] != 3:
+        raise ValueError(f"Expected a (3, H, W) image in [0, 1], got shape {tuple(image.shape)}.")
+    return image
+
+
+@torch.no_grad()
+def features(model, image, layers):
+    """Detached activations ``{layer: (1, C, H, W)}`` of a (3, H, W) or (1, 3, H, W) image."""
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    image = _batch(image).to(next(model.parameters()).device)
+    with record(model, layers, detach=True) as rec:
+        model(image)
+    return {name: rec[name] for name in layers}
+
+
+@torch.no_grad()
+def evaluate(model, objective, image):
+    """The value (float) of ``objective`` for a fixed (1, 3, H, W) image: one forward pass."""
+    names = sorted(objective.layers - {"output"})
+    image = _batch(image).to(next(model.parameters()).device)
+    with record(model, names, detach=True) as rec:
+        out = model(image)
+    acts = dict(rec.activations, output=out)
+    return float(objective(acts, image))
+
+
+def feature_distance(layer, target, smooth=None):
+    """Objective ``||phi(x) - phi0||^2 / ||phi0||^2`` at ``layer`` (relative squared distance).
+
+    Args:
+        layer: layer name.
+        target: (1, C, H, W) activation ``phi0`` of the photo (from ``features``).
+        smooth: apply the softmax smoothing of ``helpers.style.softmax_smooth`` to both
+            sides first (False, True or a temperature).
+    Returns:
+        ``Objective`` averaged over the batch; 1 for an all-zero ``phi(x)``.
+    """
+    from .style import _smoother
+    f = _smoother(smooth)
+    target = f(target.detach())
+    norm = target.pow(2).sum().clamp_min(1e-12)
+
+    def fn(rec, image):
+        act = f(rec[layer])
+        if act.shape[1:] != target.shape[1:]:
+            raise ValueError(f"Layer {layer!r}: the image gives activations of shape "
+                             f"{tuple(act.shape[1:])} but the target has {tuple(target.shape[1:])}; "
+                             "reconstruct at the photo's size.")
+        return (act - target).pow(2).flatten(1).sum(1).mean() / norm
+    return Objective(fn, {layer}, f"feature_distance({layer})")
+
+
+def alpha_norm(alpha=6.0, strength=1.0, bound=0.5):
+    """Penalty ``strength * mean(|(x - 0.5) / bound|^alpha)`` (Mahendran & Vedaldi, 2015).
+
+    A large ``alpha`` leaves pixels inside ``0.5 +- bound`` almost free and stops them
+    from drifting far outside: a soft box constraint on the dynamic range.
+    """
+    if alpha < 1:
+        raise ValueError(f"alpha must be >= 1, got {alpha}.")
+
+    def fn(rec, image):
+        return strength * ((image - 0.5).abs() / bound).pow(alpha).mean()
+    return Objective(fn, (), f"{strength:g}*alpha_norm({alpha:g})")
+
+
+def pixel_error(a, b):
+    """Root-mean-square difference of two images in [0, 1] (any leading shape)."""
+    return float((_batch(a).float().cpu() - _batch(b).float().cpu()).pow(2).mean().sqrt())
+
+
+@dataclass
+class Inversion:
+    """What ``invert`` returns.
+
+    Attributes:
+        image: (1, 3, H, W) reconstruction in [0, 1].
+        layer: the inverted layer.
+        history: total loss per step.
+        distance_start, distance: relative feature distance from the noise start and at the end.
+        pixel_error: RMS pixel difference to the photo.
+    """
+    image: torch.Tensor
+    layer: str
+    history: list = field(default_factory=list)
+    distance_start: float = float("nan")
+    distance: float = float("nan")
+    pixel_error: float = float("nan")
+    steps: int = 0
+    interrupted: bool = False
+
+
+def invert(model, image, layer, tv_strength=1.0, beta=2.0, alpha=6.0, alpha_strength=0.0,
+           steps=200, optimizer="adam", lr=0.05, sd=0.1, seed=0, smooth=None, transforms=(),
+           progress=False, callback=None, every=10):
+    """Reconstruct a photo from one layer's activations (Mahendran & Vedaldi, 2015).
+
+    Args:
+        model: any model from ``helpers.models``.
+        image: (3, H, W) photo in [0, 1]; the reconstruction has its size.
+        layer: the layer whose activations are matched.
+        tv_strength: weight of the total variation ``TV_beta`` (``objectives.tv``, a mean
+            over pixels); 0 switches it off.
+        beta: TV exponent; < 2 allows sharper edges.
+        alpha, alpha_strength: optional L-alpha bound (``alpha_norm``); 0 = off.
+        steps, optimizer, lr: passed to ``optimize`` (``"adam"``, ``"lbfgs"``...).
+        sd: noise around grey at the start.
+        smooth: softmax smoothing of the activations (``helpers.style.softmax_smooth``).
+    Returns:
+        ``Inversion`` with the reconstruction and its feature distance before and after.
+    """
+    image = _batch(image)
+    get_layer(model, layer)
+    if tv_strength < 0 or alpha_strength < 0:
+        raise ValueError(f"Strengths must be >= 0 (tv_strength={tv_strength}, "
+                         f"alpha_strength={alpha_strength}).")
+    target = features(model, image, [layer])[layer]
+    distance = feature_distance(layer, target, smooth)
+    objective = distance
+    if tv_strength:
+        objective = objective + tv(tv_strength, beta)
+    if alpha_strength:
+        objective = objective + alpha_norm(alpha, alpha_strength)
+    if optimizer == "lbfgs":
+        optimizer = functools.partial(torch.optim.LBFGS, lr=1.0, max_iter=1, history_size=50)
+    param = pixel_image(tuple(image.shape[-2:]), sd=sd, seed=seed)
+    start = evaluate(model, distance, param().detach())
+    res = optimize(model, param, objective, transforms=transforms, steps=steps,
+                   optimizer=optimizer, lr=lr, progress=progress, callback=callback,
+                   every=every, seed=seed)
+    return Inversion(res.image, layer, res.history, start, evaluate(model, distance, res.image),
+                     pixel_error(res.image, image), res.steps, res.interrupted)
+
+
+def invert_layers(model, image, layers, **kwargs):
+    """``invert`` at several layers (same settings), in the given order: a list of ``Inversion``."""
+    for name in layers:
+        get_layer(model, name)
+    return [invert(model, image, name, **kwargs) for name in layers]
+
+
+def inversion_figure(image, inversions, size=2.4, title=None):
+    """The photo, then one reconstruction per layer titled with its feature distance."""
+    from .plotting import show_images
+    images = [_batch(image)[0]] + [inv.image[0] for inv in inversions]
+    titles = ["photo"] + [f"{inv.layer}\nd={inv.distance:.3f}, rms={inv.pixel_error:.3f}"
+                          for inv in inversions]
+    return show_images(images, titles, ncols=len(images), size=size, title=title)
+
+
+__all__ = [
+    "Inversion",
+    "alpha_norm",
+    "evaluate",
+    "feature_distance",
+    "features",
+    "inversion_figure",
+    "invert",
+    "invert_layers",
+    "pixel_error",
+]

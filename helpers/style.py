@@ -1,0 +1,459 @@
+"""Textures and style from feature correlations: Gram matrices, texture synthesis, style transfer.
+
+A texture is summarised by the Gram matrices (channel correlations, averaged over
+positions) of a few layers; an image with the same Gram matrices looks like the
+same texture (Gatys, Ecker & Bethge, "Texture synthesis using convolutional
+neural networks", NeurIPS 2015). Style transfer adds a content term: keep one
+layer's activations close to a photo's while matching a painting's Gram
+matrices (Gatys, Ecker & Bethge, "Image style transfer using convolutional
+neural networks", CVPR 2016).
+
+Non-VGG networks (residual, inverted-residual) give poor textures unless their
+activations are smoothed by a softmax before the Gram matrix (Wang, Li &
+Vasconcelos, "Rethinking and improving the robustness of image style transfer",
+CVPR 2021); ``smooth`` switches that on.
+
+Every optimization runs through ``helpers.optimize.optimize``.
+"""
+import functools
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .hooks import get_layer
+from .images import center_crop_resize
+from .inversion import evaluate, feature_distance, features
+from .objectives import Objective, tv
+from .optimize import optimize
+from .params import pixel_image
+
+# Layer choices per loss network: style layers with weights, the content layer, whether
+# to smooth, the total-variation strength. EfficientNet-Lite0's choices were found by
+# looking at textures of brick, gravel, coffee and hubble (see notebooks 11 and 12):
+# * the ReLU6 outputs of the expansion convs (``blocks.k.act0``) play the role of VGG's
+#   relu_k_1; the block outputs (linear projections after BN, no ReLU) give poorer,
+#   noisier textures;
+# * five layers from 1/2 to 1/16 resolution, the deepest ``blocks.8.act0``: deeper ones
+#   (1/32) add little at 128-192 px but cost time;
+# * weights rise with depth because deep Gram entries are smaller (the expanded layers
+#   have hundreds of channels and 1/(4 N^2) divides them away);
+# * the content layer ``blocks.5`` (80 channels at 1/16) keeps shapes but not textures;
+# * a little total variation (1.0, a mean over pixels) removes the stride-2 checkerboard;
+# * no smoothing needed on these ReLU6 layers (bounded, not peaky). The block outputs
+#   (``RESIDUAL_LAYERS``: linear projections added to the residual stream, like ResNet's
+#   stage outputs) do need it: unsmoothed their textures get wrong colours and the Gram
+#   loss falls ~10x less; ``smooth=16`` (softmax temperature, activations reach +-20)
+#   fixes that -- notebook 11 shows both.
+PRESETS = {
+    "efficientnet_lite0": {
+        "style": {"act0": 1.0, "blocks.1.act0": 1.0, "blocks.3.act0": 1.0,
+                  "blocks.5.act0": 1.0, "blocks.8.act0": 1.0},
+        "content": "blocks.5",
+        "smooth": False,
+        "tv": 1.0,
+    },
+    # Gatys et al. (2016): relu1_1 .. relu5_1 for style, relu4_2 for content.
+    "vgg19": {
+        "style": {"features.1": 1.0, "features.6": 1.0, "features.11": 1.0,
+                  "features.20": 1.0, "features.29": 1.0},
+        "content": "features.22",
+        "smooth": False,
+        "tv": 0.0,
+    },
+    "vgg16": {
+        "style": {"features.1": 1.0, "features.6": 1.0, "features.11": 1.0,
+                  "features.18": 1.0, "features.25": 1.0},
+        "content": "features.20",
+        "smooth": False,
+        "tv": 0.0,
+    },
+    # Wang et al. (2021) use the stem and the residual stages of ResNets, smoothed.
+    "resnet18": {
+        "style": {"relu": 1.0, "layer1": 1.0, "layer2": 1.0, "layer3": 1.0, "layer4": 1.0},
+        "content": "layer3",
+        "smooth": True,
+        "tv": 0.0,
+    },
+    "resnet50": {
+        "style": {"relu": 1.0, "layer1": 1.0, "layer2": 1.0, "layer3": 1.0, "layer4": 1.0},
+        "content": "layer3",
+        "smooth": True,
+        "tv": 0.0,
+    },
+}
+
+
+RESIDUAL_LAYERS = ["blocks.0", "blocks.2", "blocks.4", "blocks.7", "blocks.10"]
+RESIDUAL_TEMPERATURE = 16.0
+
+
+def preset(model):
+    """The layer choice for ``model`` (a copy): ``{"style": {layer: weight}, "content": layer,
+    "smooth": bool, "tv": float}``.
+
+    Models without a preset get five evenly spaced layers of ``hooks.main_layers``, smoothed.
+    """
+    name = getattr(model, "name", None)
+    if name in PRESETS:
+        p = PRESETS[name]
+        return {**p, "style": dict(p["style"])}
+    from .hooks import main_layers
+    names = main_layers(model)
+    picks = [names[round(i * (len(names) - 1) / 4)] for i in range(5)]
+    return {"style": dict.fromkeys(dict.fromkeys(picks), 1.0), "content": picks[3],
+            "smooth": True, "tv": 0.0}
+
+
+# ---- Gram matrices and the texture loss -----------------------------------------------------
+
+def gram(features):
+    """Channel correlations averaged over positions.
+
+    Args:
+        features: (N, C, H, W) activations.
+    Returns:
+        (N, C, C) tensor ``F F^T / (H W)`` with F the (C, H W) matrix of each image.
+    """
+    if features.dim() != 4:
+        raise ValueError(f"gram needs (N, C, H, W) activations, got shape {tuple(features.shape)}.")
+    n, c, h, w = features.shape
+    f = features.reshape(n, c, h * w)
+    return torch.bmm(f, f.transpose(1, 2)) / (h * w)
+
+
+def softmax_smooth(features, temperature=1.0):
+    """Softmax over all C*H*W activations of each image, rescaled to mean 1 (Wang et al., 2021).
+
+    The softmax turns peaky, low-entropy activations (a few huge values, as residual
+    networks produce) into a flatter distribution; multiplying by C*H*W only keeps the
+    numbers near 1 (the loss changes by a constant factor per layer).
+
+    Args:
+        features: (N, C, H, W) activations.
+        temperature: divides the activations first; larger is flatter.
+    Returns:
+        (N, C, H, W), positive, each image's entries averaging 1.
+    """
+    n = features[0].numel()
+    flat = features.reshape(len(features), -1) / temperature
+    return (F.softmax(flat, dim=1) * n).reshape(features.shape)
+
+
+def _smoother(smooth):
+    """None/False -> identity; True or a temperature -> softmax smoothing."""
+    if smooth is None or smooth is False or smooth == 0:
+        return lambda a: a
+    temperature = 1.0 if smooth is True else float(smooth)
+    if temperature <= 0:
+        raise ValueError(f"smooth must be False, True or a positive temperature, got {smooth}.")
+    return functools.partial(softmax_smooth, temperature=temperature)
+
+
+def layer_style_loss(features, target_gram):
+    """Gatys' per-layer loss ``E_l = 1/(4 N_l^2 M_l^2) sum (G - G_hat)^2``.
+
+    With the Gram matrices already divided by the number of positions ``M_l`` this is
+    ``1/(4 N_l^2) sum (G/M - G_hat/M_hat)^2``: identical when both images have the same
+    size, and still meaningful when the output is larger than the sample.
+
+    Args:
+        features: (N, C, H, W) activations of the image being optimized.
+        target_gram: (1, C, C) or (N, C, C) Gram matrix of the sample.
+    Returns:
+        0-dim tensor, averaged over the batch.
+    """
+    g = gram(features)
+    c = g.shape[-1]
+    return (g - target_gram).pow(2).sum(dim=(1, 2)).mean() / (4 * c * c)
+
+
+def style_targets(model, image, layers, smooth=None):
+    """Gram matrices ``{layer: (1, C, C)}`` of a (3, H, W) or (1, 3, H, W) image, detached."""
+    acts = features(model, image, list(layers))
+    f = _smoother(smooth)
+    return {name: gram(f(a)) for name, a in acts.items()}
+
+
+def style_loss(targets, weights=None, smooth=None):
+    """Objective ``sum_l w_l E_l`` matching the Gram matrices in ``targets``.
+
+    Args:
+        targets: ``{layer: (1, C, C) Gram matrix}`` (from ``style_targets``).
+        weights: ``{layer: w_l}``; 1 for layers not given.
+        smooth: softmax smoothing of the activations (Wang et al., 2021): False, True or a
+            temperature; must match the one the targets were made with.
+    """
+    weights = weights or {}
+    f = _smoother(smooth)
+    targets = dict(targets)
+
+    def fn(rec, image):
+        return sum(weights.get(name, 1.0) * layer_style_loss(f(rec[name]), g)
+                   for name, g in targets.items())
+    return Objective(fn, set(targets), f"style({', '.join(targets)})")
+
+
+def _weights(model, layers, weights):
+    """Style layers as an ordered ``{layer: weight}`` from a list, a dict or the preset."""
+    if layers is None:
+        chosen = preset(model)["style"]
+    elif isinstance(layers, str):
+        chosen = {layers: 1.0}
+    elif isinstance(layers, dict):
+        chosen = dict(layers)
+    else:
+        chosen = dict.fromkeys(layers, 1.0)
+        base = preset(model)["style"]
+        chosen.update({k: base[k] for k in chosen if k in base})
+    if weights is not None:
+        chosen.update(weights)
+    if not chosen:
+        raise ValueError("Choose at least one style layer.")
+    for name in chosen:
+        get_layer(model, name)  # LayerError with suggestions, before any work
+    return chosen
+
+
+def layers_up_to(model, deepest):
+    """The preset style layers of ``model`` up to and including ``deepest``.
+
+    ``deepest`` must be one of them; raises ``ValueError`` naming the valid choices.
+    """
+    names = list(preset(model)["style"])
+    if deepest not in names:
+        raise ValueError(f"{deepest!r} is not a style layer of {getattr(model, 'name', 'the model')}:"
+                         f" choose one of {', '.join(names)}.")
+    return names[:names.index(deepest) + 1]
+
+
+# ---- texture synthesis ---------------------------------------------------------------------
+
+@dataclass
+class TextureResult:
+    """What ``synthesize_texture`` and ``style_transfer`` return.
+
+    Attributes:
+        image: (1, 3, H, W) in [0, 1], detached.
+        history: total loss per step.
+        style_start, style_end: the (weighted) Gram loss at the start and at the end.
+        content_start, content_end: the content feature distance (style transfer only).
+        steps: optimizer steps run (all resolutions together).
+        interrupted: stopped by KeyboardInterrupt.
+    """
+    image: torch.Tensor
+    history: list = field(default_factory=list)
+    style_start: float = float("nan")
+    style_end: float = float("nan")
+    content_start: float = float("nan")
+    content_end: float = float("nan")
+    steps: int = 0
+    interrupted: bool = False
+
+    @property
+    def style_ratio(self):
+        """How many times the style (Gram) loss fell: start / end."""
+        return self.style_start / max(self.style_end, 1e-30)
+
+
+def _size(size):
+    if isinstance(size, int):
+        return size, size
+    h, w = (int(s) for s in size)
+    return h, w
+
+
+def _batch(image):
+    if image.dim() == 3:
+        image = image[None]
+    if image.dim() != 4 or image.shape[1] != 3:
+        raise ValueError(f"Expected a (3, H, W) image in [0, 1], got shape {tuple(image.shape)}.")
+    return image
+
+
+def _optimizer(optimizer, lr):
+    """L-BFGS needs step size 1 (the engine's default rate suits Adam on pixels)."""
+    if optimizer == "lbfgs":
+        return (lambda params: torch.optim.LBFGS(params, lr=1.0 if lr is None else lr, max_iter=1,
+                                                 history_size=50)), None
+    if optimizer == "adam":
+        return "adam", 0.02 if lr is None else lr
+    if callable(optimizer):
+        return optimizer, lr
+    raise ValueError(f"Unknown optimizer {optimizer!r}: choose 'lbfgs' or 'adam' "
+                     "(or pass a factory callable(params)).")
+
+
+def synthesize_texture(model, sample, layers=None, weights=None, size=None, steps=200,
+                       optimizer="lbfgs", lr=None, smooth=None, tv_strength=None, sd=0.1,
+                       seed=0, progress=False, callback=None, every=10):
+    """Texture synthesis from noise by matching Gram matrices (Gatys et al., 2015).
+
+    Args:
+        model: any model from ``helpers.models`` (its ``name`` picks the preset layers).
+        sample: (3, h, w) texture in [0, 1].
+        layers: style layers (list, or ``{layer: weight}``); the preset by default.
+        weights: ``{layer: weight}`` overriding single weights.
+        size: output side or (H, W); may be larger than the sample (default: the sample's).
+        steps: optimizer steps (L-BFGS: one function evaluation each).
+        optimizer: ``"lbfgs"`` or ``"adam"``.
+        smooth: softmax smoothing (Wang et al., 2021); the preset's choice by default.
+        tv_strength: total-variation penalty (``objectives.tv``); the preset's by default.
+        sd: noise around grey at the start.
+    Returns:
+        ``TextureResult``; ``style_start``/``style_end`` is the Gram loss from noise to the end.
+    """
+    sample = _batch(sample)
+    chosen = _weights(model, layers, weights)
+    p = preset(model)
+    smooth = p["smooth"] if smooth is None else smooth
+    _smoother(smooth)  # validate before any work
+    tv_strength = p["tv"] if tv_strength is None else tv_strength
+    h, w = _size(size) if size is not None else tuple(sample.shape[-2:])
+    dev = next(model.parameters()).device
+    targets = style_targets(model, sample.to(dev), chosen, smooth)
+    gram_obj = style_loss(targets, chosen, smooth)
+    objective = gram_obj + tv(tv_strength) if tv_strength else gram_obj
+    opt, lr = _optimizer(optimizer, lr)
+    param = pixel_image((h, w), sd=sd, seed=seed)
+    start = evaluate(model, gram_obj, param().detach().to(dev))
+    res = optimize(model, param, objective, steps=steps, optimizer=opt,
+                   lr=0.05 if lr is None else lr, progress=progress, callback=callback,
+                   every=every, seed=seed)
+    return TextureResult(res.image, res.history, start, evaluate(model, gram_obj, res.image),
+                         steps=res.steps, interrupted=res.interrupted)
+
+
+# ---- style transfer ------------------------------------------------------------------------
+
+def resize(image, size):
+    """(1, 3, h, w) -> (1, 3, H, W) with antialiasing, clamped to [0, 1]."""
+    h, w = _size(size)
+    if tuple(image.shape[-2:]) == (h, w):
+        return image
+    return F.interpolate(image, size=(h, w), mode="bilinear", antialias=True,
+                         align_corners=False).clamp(0, 1)
+
+
+def scale_style(style, side):
+    """The style image as a square of ``side`` pixels (centre crop, antialiased resize).
+
+    A style image shown larger than the content (``side`` > content size) gives larger
+    brush strokes: the network's receptive fields cover a smaller part of it.
+    """
+    style = _batch(style)
+    return center_crop_resize(style[0], max(16, round(side)))[None]
+
+
+def style_transfer(model, content, style, style_weight=1e3, content_weight=1.0,
+                   content_layer=None, style_layers=None, style_scale=1.0, tv_strength=None,
+                   init="content", optimizer="lbfgs", lr=None, steps=200, scales=1,
+                   smooth=None, seed=0, progress=False, callback=None, every=10):
+    """Neural style transfer (Gatys et al., 2016), optionally coarse to fine.
+
+    Minimizes ``content_weight * d(content) + style_weight * sum_l w_l E_l + tv`` where
+    ``d`` is the relative feature distance ``||phi(x) - phi(c)||^2 / ||phi(c)||^2`` at
+    ``content_layer`` and ``E_l`` the Gram loss of ``layer_style_loss``.
+
+    Args:
+        model: any model from ``helpers.models``.
+        content: (3, H, W) photo in [0, 1]; the output has its size.
+        style: (3, h, w) style image in [0, 1], any size.
+        style_weight: weight of the style term (the trade-off of Gatys et al., Fig. 3).
+        content_layer, style_layers: layer names (style: list or ``{layer: weight}``);
+            the model's preset by default.
+        style_scale: the style image is resized to ``style_scale * H`` pixels: > 1 gives
+            larger patterns, < 1 smaller ones.
+        tv_strength: total-variation penalty; the preset's by default.
+        init: ``"content"`` (start from the photo) or ``"noise"``.
+        optimizer: ``"lbfgs"`` or ``"adam"``.
+        steps: optimizer steps in all, split evenly over the resolutions.
+        scales: number of resolutions, each twice the previous, ending at (H, W); the result
+            of one initialises the next.
+        smooth: softmax smoothing of style and content activations (Wang et al., 2021).
+    Returns:
+        ``TextureResult`` with ``style_start/end`` and ``content_start/end`` measured at
+        full resolution on the initial image and on the result.
+    """
+    content = _batch(content)
+    if init not in ("content", "noise"):
+        raise ValueError(f"init must be 'content' or 'noise', got {init!r}.")
+    if int(scales) < 1 or int(steps) < 0 or style_scale <= 0:
+        raise ValueError(f"Need scales >= 1, steps >= 0 and style_scale > 0 (got scales={scales}, "
+                         f"steps={steps}, style_scale={style_scale}).")
+    p = preset(model)
+    chosen = _weights(model, style_layers, None)
+    content_layer = content_layer or p["content"]
+    get_layer(model, content_layer)
+    smooth = p["smooth"] if smooth is None else smooth
+    _smoother(smooth)
+    tv_strength = p["tv"] if tv_strength is None else tv_strength
+    opt, lr = _optimizer(optimizer, lr)
+    dev = next(model.parameters()).device
+    content = content.to(dev)
+    style = _batch(style).to(dev)
+    H, W = content.shape[-2:]
+    scales = int(scales)
+    sizes = [(max(16, H >> k), max(16, W >> k)) for k in reversed(range(scales))]
+    per_stage = [steps // scales + (1 if i < steps % scales else 0) for i in range(scales)]
+
+    def objectives(size):
+        c = resize(content, size)
+        s = scale_style(style, style_scale * size[0])
+        target = features(model, c, [content_layer])[content_layer]
+        content_obj = feature_distance(content_layer, target, smooth)
+        style_obj = style_loss(style_targets(model, s, chosen, smooth), chosen, smooth)
+        return content_obj, style_obj
+
+    image = None
+    history, run = [], 0
+    interrupted = False
+    gen = torch.Generator().manual_seed(seed)
+    for size, n in zip(sizes, per_stage):
+        content_obj, style_obj = objectives(size)
+        objective = content_weight * content_obj + style_weight * style_obj
+        if tv_strength:
+            objective = objective + tv(tv_strength)
+        if image is None:
+            start = resize(content, size).cpu() if init == "content" else \
+                (0.5 + 0.1 * torch.randn(1, 3, *size, generator=gen)).clamp(0, 1)
+        else:
+            start = resize(image, size).cpu()
+        if image is None:
+            first = start.to(dev)
+        res = optimize(model, pixel_image(start), objective, steps=n, optimizer=opt,
+                       lr=0.05 if lr is None else lr, progress=progress, callback=callback,
+                       every=every, seed=seed)
+        image, run = res.image, run + res.steps
+        history += res.history
+        if res.interrupted:
+            interrupted = True
+            break
+    content_obj, style_obj = objectives((H, W))
+    first = resize(first, (H, W))
+    image = resize(image, (H, W))
+    return TextureResult(image, history,
+                         style_start=evaluate(model, style_obj, first),
+                         style_end=evaluate(model, style_obj, image),
+                         content_start=evaluate(model, content_obj, first),
+                         content_end=evaluate(model, content_obj, image),
+                         steps=run, interrupted=interrupted)
+
+
+__all__ = [
+    "PRESETS",
+    "RESIDUAL_LAYERS",
+    "RESIDUAL_TEMPERATURE",
+    "TextureResult",
+    "gram",
+    "layer_style_loss",
+    "layers_up_to",
+    "preset",
+    "resize",
+    "scale_style",
+    "softmax_smooth",
+    "style_loss",
+    "style_targets",
+    "style_transfer",
+    "synthesize_texture",
+]
