@@ -13,3 +13,7 @@ from .regularizers import (blur_every, clip_small_contribution, clip_small_norm,
                            gaussian_blur, jitter, random_rotate, random_scale,
                            standard_transforms, upsample)
 from .optimize import Result, optimize, preview
+from .inversion import alpha_norm, feature_distance, invert, invert_layers, inversion_figure
+from .style import (gram, softmax_smooth, style_loss, style_targets, style_transfer,
+                    synthesize_texture)
+from .style_images import STYLES, StyleUnavailable, load_style, read_upload
