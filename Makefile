@@ -9,7 +9,6 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
@@ -21,6 +20,19 @@ test: setup       ## set up, then run unit tests, every notebook (nbval) and the
 
 test-fast: setup  ## unit tests only
 	$(VENV)/bin/python -m pytest -p no:cacheprovider tests -m "not e2e and not slow"
+
+NB ?= 01
+PORT ?= 8866
+PRESENT_NB = $(firstword $(wildcard notebooks/$(NB)_*.ipynb notebooks/$(NB)*.ipynb))
+
+present: setup    ## dashboard of one notebook's widget panels in Voila: make present NB=08
+	@test -n "$(PRESENT_NB)" || { echo "no notebook notebooks/$(NB)_*.ipynb"; exit 1; }
+	$(VENV)/bin/voila $(PRESENT_NB) --Voila.ip=127.0.0.1 --port=$(PORT) --show_tracebacks=True
+
+html: setup       ## execute every notebook into artifacts/html/ (static pages, images embedded)
+	mkdir -p artifacts/html
+	$(VENV)/bin/jupyter nbconvert --to html --execute --embed-images \
+		--ExecutePreprocessor.timeout=600 --output-dir artifacts/html notebooks/*.ipynb
 
 clean:
 	rm -rf $(VENV) data/cache

@@ -26,10 +26,10 @@ SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Generous: a notebook may take 60 s on a laptop CPU, more on a loaded CI machine.
-RUN_TIMEOUT_S = float(os.environ.get("E2E_RUN_TIMEOUT", 420))
-REDRAW_TIMEOUT_S = float(os.environ.get("E2E_REDRAW_TIMEOUT", 120))
+RUN_TIMEOUT_S = float(os.environ.get("E2E_RUN_TIMEOUT", "420"))
+REDRAW_TIMEOUT_S = float(os.environ.get("E2E_REDRAW_TIMEOUT", "120"))
 # An error output (ipykernel tracebacks, also SyntaxError, which has no "Traceback" line).
-ERROR_TEXT = re.compile(r"Traceback|^\s*\w*(Error|Exception)\b", re.M)
+ERROR_TEXT = re.compile(r"Traceback|^\s*\w*(Error|Exception)\b", re.MULTILINE)
 
 
 def notebooks():
@@ -60,19 +60,24 @@ class Server:
 
     def __init__(self, cmd, env, cwd, url, log_path):
         self.url, self.log_path = url, Path(log_path)
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - open while the server runs
         self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
     def log(self, tail=4000):
         return self.log_path.read_text(errors="replace")[-tail:]
 
-    def wait_ready(self, probe_path, timeout=180):
+    def wait_ready(self, probe_path=None, timeout=180):
+        """Wait until ``probe_path`` answers 200 (or, without one, the port accepts connections)."""
+        host, port = self.url.rsplit("/", 1)[-1].split(":")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
+                if probe_path is None:
+                    socket.create_connection((host, int(port)), timeout=5).close()
+                    return self
                 with urllib.request.urlopen(self.url + probe_path, timeout=5) as r:
                     if r.status == 200:
                         return self
@@ -130,52 +135,72 @@ def screenshots():
 
 # ---------------------------------------------------------------- page helpers (Lab and Voila)
 
+def local_context(browser, base_url):
+    """A fresh browser context that may only reach ``base_url`` (offline, and no DNS waits)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.route(lambda url: not url.startswith(base_url), lambda route: route.abort())
+    return context
+
+
 def error_texts(scope):
-    """Texts of error outputs (tracebacks on stderr, error outputs) inside ``scope``."""
-    texts = scope.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
-    texts += scope.locator('[data-mime-type="application/vnd.jupyter.error"]').all_inner_texts()
-    return [t for t in texts if ERROR_TEXT.search(t)]
+    """Texts of error outputs (tracebacks on stderr, error outputs) inside ``scope``.
+
+    ``scope`` is a page or an element handle.
+    """
+    found = scope.query_selector_all('[data-mime-type="application/vnd.jupyter.stderr"], '
+                                     '[data-mime-type="application/vnd.jupyter.error"]')
+    return [t for t in (el.inner_text() for el in found) if ERROR_TEXT.search(t)]
 
 
 def first_panel(page, timeout_s):
     """The output area holding the first widget slider that sits beside an output image."""
     panel = page.locator(".jp-OutputArea-output:has(.widget-slider):has(.widget-output img)").first
     panel.wait_for(state="visible", timeout=timeout_s * 1000)
-    return panel
+    return panel.element_handle()  # fixed element: the locator stops matching if the image goes
 
 
 def image_src(panel):
-    return panel.locator(".widget-output img").first.get_attribute("src")
+    """src of the first image in the panel's Output widget (None when it shows none)."""
+    img = panel.query_selector(".widget-output img")
+    return img.get_attribute("src") if img else None
 
 
 def move_first_slider(page, panel, timeout_s=REDRAW_TIMEOUT_S):
     """Press an arrow key on the panel's first slider and wait until its image changes.
 
-    Returns (description of the slider, src before, src after). Uses ArrowRight, or ArrowLeft
-    when the slider already sits at its maximum.
+    Returns (description of the move, src before, src after); raises AssertionError when the
+    panel shows an error or its image stays the same. Uses ArrowRight, or ArrowLeft when the
+    slider already sits at its maximum.
     """
-    handle = panel.locator(".widget-slider .noUi-handle").first
-    handle.wait_for(state="visible", timeout=timeout_s * 1000)
+    handle = panel.query_selector(".widget-slider .noUi-handle")
+    label = panel.query_selector(".widget-slider .widget-label").inner_text()
     before = image_src(panel)
     value, vmax = handle.get_attribute("aria-valuenow"), handle.get_attribute("aria-valuemax")
     key = "ArrowLeft" if value is not None and value == vmax else "ArrowRight"
     handle.scroll_into_view_if_needed()
+    # Rendered means visible and on top: nothing (such as the figure) covers the handle.
+    on_top = handle.evaluate("h => { const r = h.getBoundingClientRect();"
+                             " const hit = document.elementFromPoint(r.x + r.width / 2,"
+                             " r.y + r.height / 2); return r.width > 0 && h.contains(hit); }")
+    assert on_top, f"slider {label!r} is hidden or covered by another element"
     handle.focus()
     handle.press(key)
-    readout = panel.locator(".widget-slider .widget-readout").first
-    label = panel.locator(".widget-slider .widget-label").first
     try:
-        page.wait_for_function(
-            "([el, before]) => { const img = el.querySelector('.widget-output img');"
-            " return img && img.getAttribute('src') !== before; }",
-            arg=[panel.element_handle(), before], timeout=timeout_s * 1000, polling=250)
-    except Exception as e:  # noqa: BLE001 - re-raised with what the page shows
-        raise AssertionError(
-            f"image did not change within {timeout_s} s after {key} on slider "
-            f"{label.inner_text()!r} (value {value} -> {readout.inner_text()!r}); errors: "
-            f"{error_texts(page)}") from e
-    after = image_src(panel)
-    return f"{label.inner_text()} {value} -> {readout.inner_text()}", before, after
+        page.wait_for_function(  # until the image changes or the panel shows an error
+            "([el, before, pattern]) => { const img = el.querySelector('.widget-output img');"
+            " const err = new RegExp(pattern, 'm');"
+            " return (img && img.getAttribute('src') !== before) || Array.from("
+            "el.querySelectorAll('[data-mime-type=\"application/vnd.jupyter.stderr\"]'))"
+            ".some(o => err.test(o.innerText)); }",
+            arg=[panel, before, ERROR_TEXT.pattern], timeout=timeout_s * 1000, polling=250)
+    except Exception as e:
+        raise AssertionError(f"image unchanged {timeout_s} s after {key} on slider {label!r}; "
+                             f"errors on the page: {error_texts(page)}") from e
+    readout = panel.query_selector(".widget-slider .widget-readout").inner_text()
+    moved = f"slider {label!r} {value} -> {readout} ({key})"
+    errors = error_texts(panel)
+    assert not errors, f"error after moving {moved}:\n" + "\n".join(errors)
+    return moved, before, image_src(panel)
 
 
 def write_json(path, data):

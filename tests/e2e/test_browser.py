@@ -6,6 +6,7 @@ artifacts/screenshots/: ``NN_x.png`` (the panel after the slider move, in presen
 ``NN_x_before.png`` (before it) and ``NN_x_failure.png`` (whole page, only on failure).
 Skipped as a whole when no ``chromium`` is on PATH.
 """
+import contextlib
 import json
 import secrets
 import shutil
@@ -20,9 +21,19 @@ if shutil.which("chromium") is None:
     pytest.skip("no chromium on PATH (Debian: apt-get install chromium)", allow_module_level=True)
 pytest.importorskip("playwright.sync_api")
 
-from e2e_support import (NOTEBOOK_DIR, RUN_TIMEOUT_S, Server, error_texts,  # noqa: E402
-                      first_panel, free_port, isolated_env, move_first_slider, notebooks,
-                      write_json)
+from e2e_support import (
+    NOTEBOOK_DIR,
+    RUN_TIMEOUT_S,
+    Server,
+    error_texts,
+    first_panel,
+    free_port,
+    isolated_env,
+    local_context,
+    move_first_slider,
+    notebooks,
+    write_json,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -113,7 +124,7 @@ NOTEBOOKS = notebooks()
 def test_notebook_in_jupyterlab(lab, browser, screenshots, nb):
     if nb is None:
         pytest.skip(f"no notebooks in {NOTEBOOK_DIR}")
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = local_context(browser, lab.url)
     page = context.new_page()
     ok = False
     try:
@@ -135,7 +146,7 @@ def test_notebook_in_jupyterlab(lab, browser, screenshots, nb):
         assert _presentation_mode(page)
         try:
             panel = first_panel(page, 60)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise AssertionError(f"{nb.name}: no widget panel with a slider beside an output "
                                  "image") from e
         panel.scroll_into_view_if_needed()
@@ -151,9 +162,7 @@ def test_notebook_in_jupyterlab(lab, browser, screenshots, nb):
         ok = True
     finally:
         if not ok:
-            try:
+            with contextlib.suppress(Exception):  # a courtesy: the test's own error matters
                 page.screenshot(path=screenshots / f"{nb.stem}_failure.png", full_page=True)
-            except Exception:  # noqa: BLE001 - the screenshot is a courtesy, the error matters
-                pass
         context.close()
         lab.shutdown_kernels(nb.name)
