@@ -17,3 +17,6 @@ from .inversion import alpha_norm, feature_distance, invert, invert_layers, inve
 from .style import (gram, softmax_smooth, style_loss, style_targets, style_transfer,
                     synthesize_texture)
 from .style_images import STYLES, StyleUnavailable, load_style, read_upload
+from .attribution import (cascading_randomization, channels_by_activation, clip_map, deconvnet,
+                          gradient_image, guided_backprop, occlusion, randomization_layers,
+                          rectified_layers, saliency)

@@ -1,0 +1,448 @@
+"""Occlusion, saliency, guided backprop and the randomization check, against Captum and by hand."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from captum.attr import Deconvolution, GuidedBackprop, Occlusion, Saliency
+from torch import nn
+
+from helpers import LayerError, leftover_hooks, load_image, load_model
+from helpers.attribution import (cascading_randomization, channels_by_activation, deconvnet,
+                                 gradient_image, guided_backprop, occlusion, occlusion_baseline,
+                                 randomization_layers, rank_correlation, rectified_layers, saliency)
+
+pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU")
+SIZE = 64  # small photos keep Captum's occlusion fast; the maths does not depend on size
+
+
+def rel_err(ours, ref):
+    """Largest difference relative to the reference map's largest magnitude."""
+    return float((ours - ref).abs().max() / ref.abs().max())
+
+
+@pytest.fixture(scope="module")
+def offline():
+    return load_model()
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    torch.manual_seed(0)
+    return load_model("resnet18", pretrained=False)
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    torch.manual_seed(0)
+    return load_model("vgg16", pretrained=False)
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_image("chelsea", SIZE)
+
+
+def _captum_input(x):
+    return x[None].clone().requires_grad_(True)
+
+
+def state(model):
+    """Everything guided backprop could leave changed: modules, flags, hooks, weights."""
+    return ([(n, type(m), id(m), getattr(m, "inplace", None), m.training)
+             for n, m in model.named_modules()],
+            [(n, p.requires_grad) for n, p in model.named_parameters()],
+            {k: v.clone() for k, v in model.state_dict().items()})
+
+
+def assert_unchanged(model, before):
+    after = state(model)
+    assert after[0] == before[0] and after[1] == before[1]
+    assert all(torch.equal(after[2][k], v) for k, v in before[2].items())
+    assert leftover_hooks(model) == []
+    for m in model.modules():  # also the tensor-level backward pre-hooks leftover_hooks may skip
+        assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
+        assert not m._backward_pre_hooks
+    assert torch._C._len_torch_function_stack() == 0  # no TorchFunctionMode left active
+
+
+# ----------------------------------------------------------------------------- tiny known answers
+class Tiny(nn.Module):
+    """score = W2 act(W1 x) on a 1x1 'image': gradients worked out by hand."""
+
+    def __init__(self, act):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 1, bias=False)
+        self.act = act
+        self.fc = nn.Linear(2, 2, bias=False)
+        self.classes = ["a", "b"]
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.tensor([[1.0, 0, 0], [0, -1.0, 0]]).view(2, 3, 1, 1))
+            self.fc.weight.copy_(torch.tensor([[-1.0, 3.0], [1.0, 1.0]]))
+        self.requires_grad_(False)
+
+    def forward(self, x):
+        return self.fc(self.act(self.conv(x)).flatten(1))
+
+
+X = torch.tensor([1.0, 2.0, 0.5]).view(3, 1, 1)  # conv output z = (1, -2)
+
+
+@pytest.mark.parametrize("act, grad, guided", [
+    # z = (1, -2), class-0 weights (-1, 3): d/dz = (-1, 3) masked by the activation's slope.
+    (nn.ReLU(), [-1.0, 0, 0], [0.0, 0, 0]),             # slope (1, 0): guided drops the -1
+    (nn.ReLU(inplace=True), [-1.0, 0, 0], [0.0, 0, 0]),
+    (nn.ReLU6(), [-1.0, 0, 0], [0.0, 0, 0]),
+    (nn.LeakyReLU(0.1), [-1.0, -0.3, 0], [0.0, -0.3, 0]),  # slope (1, 0.1): keeps +0.3 at z1
+    (F.relu, [-1.0, 0, 0], [0.0, 0, 0]),                # functional call inside forward
+    (lambda z: z.relu_(), [-1.0, 0, 0], [0.0, 0, 0]),   # in-place tensor method
+    (lambda z: F.hardtanh(z, 0.0, 0.5), [0.0, 0, 0], [0.0, 0, 0]),  # z0 = 1 is clipped
+])
+def test_tiny_known_answers(act, grad, guided):
+    model = Tiny(act)
+    assert torch.allclose(saliency(model, X, 0).flatten(), torch.tensor(grad).abs().amax())
+    assert torch.allclose(guided_backprop(model, X, 0).flatten(), torch.tensor(guided))
+    # Deconvnet ignores the forward pass: W1^T relu((-1, 3)) = (0, -3, 0) for every activation.
+    assert torch.allclose(deconvnet(model, X, 0).flatten(), torch.tensor([0.0, -3.0, 0.0]))
+
+
+def test_functional_relu_is_treated_where_captum_is_not():
+    """A network calling F.relu in forward: we treat it; Captum only hooks nn.ReLU modules."""
+    torch.manual_seed(1)
+    modular = nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Conv2d(6, 6, 3), nn.ReLU(),
+                            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4)).eval()
+    modular.requires_grad_(False)
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2, self.fc = modular[0], modular[2], modular[6]
+
+        def forward(self, x):
+            x = F.relu(self.c2(F.relu(self.c1(x))))
+            return self.fc(x.mean((2, 3)))
+
+    functional, x = Functional(), torch.rand(3, 12, 12)
+    ref = GuidedBackprop(modular).attribute(_captum_input(x), target=2)[0]
+    assert rel_err(guided_backprop(functional, x, 2), ref) < 1e-6
+    plain = GuidedBackprop(functional).attribute(_captum_input(x), target=2)[0]
+    assert rel_err(plain, ref) > 0.05  # Captum's limit: functional ReLUs keep the plain gradient
+
+
+# ----------------------------------------------------------------------------- Captum agreement
+@pytest.mark.parametrize("name", ["resnet", "vgg", "offline"])
+def test_saliency_matches_captum(name, request, cat):
+    model = request.getfixturevalue(name)
+    ref = Saliency(model).attribute(_captum_input(cat), target=281).abs().amax(1)[0]
+    assert rel_err(saliency(model, cat, 281), ref) < 1e-5
+
+
+@pytest.mark.parametrize("name", ["resnet", "vgg"])
+@pytest.mark.parametrize("ours, theirs", [(guided_backprop, GuidedBackprop),
+                                          (deconvnet, Deconvolution)])
+def test_guided_and_deconvnet_match_captum_on_relu_models(name, ours, theirs, request, cat):
+    model = request.getfixturevalue(name)
+    before = state(model)
+    ref = theirs(model).attribute(_captum_input(cat), target=281)[0]
+    got = ours(model, cat, 281)
+    assert got.shape == (3, SIZE, SIZE)
+    assert rel_err(got, ref) < 1e-5
+    assert rel_err(got, Saliency(model).attribute(_captum_input(cat), target=281, abs=False)[0]) > 0.05
+    assert_unchanged(model, before)
+
+
+class _Clip6(nn.Module):
+    """min(x, 6) with its ordinary gradient (1 below 6, 0 above)."""
+
+    def forward(self, x):
+        return x.clamp(max=6.0)
+
+
+class _StraightThrough(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(max=6.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class _Clip6Straight(nn.Module):
+    """min(x, 6) passing the gradient straight through (the deconvnet rule ignores the clip)."""
+
+    def forward(self, x):
+        return _StraightThrough.apply(x)
+
+
+def _relu6_as_relu(model, clip):
+    """Copy of the offline model with every ReLU6 written as nn.ReLU followed by ``clip``."""
+    net = copy.deepcopy(model)
+    inner = net._net  # Normalized runs its wrapped network; keep its children in sync
+    for module in list(inner.modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, nn.ReLU6):
+                setattr(module, child_name, nn.Sequential(nn.ReLU(), clip()))
+    for child_name, child in inner.named_children():
+        setattr(net, child_name, child)
+    return net
+
+
+def test_guided_backprop_relu6_intended_difference(offline, cat):
+    """Captum's GuidedBackprop hooks nn.ReLU only, so on the ReLU6 network it returns the plain
+    gradient. We treat ReLU6 like ReLU (guided: relu(grad * [0 < x < 6])): that equals Captum on a
+    copy whose ReLU6 are written as ReLU + clip-at-6, and differs from Captum on the model itself."""
+    before = state(offline)
+    ours = guided_backprop(offline, cat, 281)
+    treated = GuidedBackprop(_relu6_as_relu(offline, _Clip6)).attribute(_captum_input(cat), target=281)
+    assert rel_err(ours, treated[0]) < 1e-5
+    untreated = GuidedBackprop(offline).attribute(_captum_input(cat), target=281)[0]
+    plain = Saliency(offline).attribute(_captum_input(cat), target=281, abs=False)[0]
+    assert torch.equal(untreated, plain)  # Captum: nothing treated
+    assert rel_err(ours, untreated) > 0.5
+    assert (ours.abs() > 0).float().mean() > 0.5  # not an empty map
+    assert_unchanged(offline, before)
+
+
+def test_deconvnet_relu6_intended_difference(offline, cat):
+    """Deconvnet rectifies the backward signal at each ReLU6 and ignores the clip at 6 too."""
+    ours = deconvnet(offline, cat, 281)
+    ref = Deconvolution(_relu6_as_relu(offline, _Clip6Straight)).attribute(_captum_input(cat),
+                                                                           target=281)[0]
+    assert rel_err(ours, ref) < 1e-5
+    # Without max-pooling switches nothing in the deconvnet pass depends on the photo.
+    other = deconvnet(offline, load_image("coffee", SIZE), 281)
+    assert torch.allclose(ours, other, atol=1e-6 * float(ours.abs().max()))
+
+
+def _captum_occlusion(model, x, target, window, stride, baseline):
+    occ = Occlusion(lambda z: model(z).softmax(-1))
+    out = occ.attribute(x[None], sliding_window_shapes=(3, window, window),
+                        strides=(3, stride, stride), target=target, baselines=baseline,
+                        perturbations_per_eval=4)[0]
+    assert torch.equal(out[0], out[2])  # the window covers all channels
+    return out[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, window, stride", [
+    ("resnet", 16, 8), ("vgg", 20, 12), ("offline", 16, 8), ("offline", 20, 12),  # 12 leaves an edge
+])
+def test_occlusion_matches_captum(name, window, stride, request, cat):
+    # channels_last=False: the same convolutions as Captum's plain forward, so the comparison
+    # sees the algorithm (placement, fill, averaging), not channels-last rounding.
+    model = request.getfixturevalue(name)
+    ref = _captum_occlusion(model, cat, 281, window, stride, 0.0)
+    got = occlusion(model, cat, 281, window=window, stride=stride, fill="zero", channels_last=False)
+    assert got.shape == (SIZE, SIZE) and ref.abs().max() > 0
+    assert rel_err(got, ref) < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fill", ["mean", "blur"])
+def test_occlusion_fills_match_captum_with_same_baseline(offline, cat, fill):
+    base = occlusion_baseline(cat, fill, 16)
+    assert not torch.allclose(base, cat) and base.shape == cat.shape
+    if fill == "mean":
+        assert torch.allclose(base, cat.mean((1, 2), keepdim=True).expand_as(cat))
+    ref = _captum_occlusion(offline, cat, 285, 16, 8, base[None])
+    got = occlusion(offline, cat, 285, window=16, stride=8, fill=fill, channels_last=False)
+    assert rel_err(got, ref) < 1e-5
+    # The fast path (channels-last copies) draws the same map up to float rounding.
+    assert rel_err(occlusion(offline, cat, 285, window=16, stride=8, fill=fill), ref) < 1e-4
+
+
+def test_occlusion_batch_size_does_not_change_the_map(offline, cat):
+    a = occlusion(offline, cat, 285, window=24, stride=10, batch_size=1)
+    b = occlusion(offline, cat, 285, window=24, stride=10, batch_size=7)
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_occlusion_finds_the_evidence():
+    """A model that only looks at the top-left 4x4 corner: only windows there matter."""
+    class Corner(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1), requires_grad=False)
+            self.classes = ["corner", "rest"]
+
+        def forward(self, x):
+            s = x[:, :, :4, :4].mean((1, 2, 3)) * 10
+            return torch.stack([s, torch.zeros_like(s)], 1)
+
+    x = torch.ones(3, 16, 16)
+    heat = occlusion(Corner(), x, 0, window=4, stride=4)
+    p = torch.softmax(torch.tensor([10.0, 0.0]), 0)[0] - 0.5
+    assert torch.allclose(heat[:4, :4], p.expand(4, 4)) and heat[4:].abs().max() == 0
+    assert heat[:, 4:].abs().max() == 0
+
+
+# ----------------------------------------------------------------------------- SmoothGrad
+def test_smoothgrad_is_mean_of_captum_saliency_on_the_same_noise(offline, cat):
+    noise, samples, seed = 0.15, 5, 3
+    eps = torch.randn((samples, 3, SIZE, SIZE), generator=torch.Generator().manual_seed(seed))
+    noisy = cat + noise * float(cat.max() - cat.min()) * eps
+    sal = Saliency(offline)
+    ref = torch.stack([sal.attribute(_captum_input(n), target=285).abs().amax(1)[0] for n in noisy])
+    got = saliency(offline, cat, 285, noise=noise, samples=samples, seed=seed, batch_size=1)
+    assert rel_err(got, ref.mean(0)) < 1e-5
+    # Batched copies: the same map up to rounding (a few ReLU6 masks may flip at 0 or 6).
+    assert rel_err(saliency(offline, cat, 285, noise=noise, samples=samples, seed=seed), got) < 0.02
+    assert rel_err(got, saliency(offline, cat, 285)) > 0.1  # the noise did something
+    assert torch.equal(saliency(offline, cat, 285, noise=0.0, samples=9), saliency(offline, cat, 285))
+
+
+# ----------------------------------------------------------------------------- neurons
+def test_neuron_guided_backprop_matches_hand_made_objective(resnet, cat):
+    """(layer, channel, position) = gradient of that one activation, with the guided rule."""
+    layer, ch = "layer2.0", 5
+    from helpers import record
+    with torch.no_grad(), record(resnet, [layer]) as rec:
+        resnet(cat[None])
+    act = rec[layer][0, ch]
+    pos = tuple(int(i) for i in torch.unravel_index(act.argmax(), act.shape))
+    assert act[pos] > 0
+    before = state(resnet)
+
+    class UpTo(nn.Module):  # the network cut after ``layer``, scoring that activation
+        def __init__(self):
+            super().__init__()
+            self.r = resnet  # registered, so Captum finds (and hooks) its ReLUs
+
+        def forward(self, x):
+            r = self.r
+            h = r.maxpool(r.relu(r.bn1(r.conv1((x - r.mean) / r.std))))
+            h = r.layer2[0](r.layer1(h))
+            return h[:, ch, pos[0], pos[1]].unsqueeze(1)
+
+    ref = GuidedBackprop(UpTo()).attribute(_captum_input(cat), target=0)[0]
+    got = guided_backprop(resnet, cat, (layer, ch, pos))
+    assert rel_err(got, ref) < 1e-5
+    assert_unchanged(resnet, before)
+
+
+def test_neuron_default_position_is_the_strongest(offline, cat):
+    layer = "blocks.5.act1"
+    top, value = channels_by_activation(offline, cat, layer)[0]
+    from helpers import record
+    with torch.no_grad(), record(offline, [layer]) as rec:
+        offline(cat[None])
+    act = rec[layer][0, top]
+    assert float(act.max()) == pytest.approx(value)
+    pos = tuple(int(i) for i in torch.unravel_index(act.argmax(), act.shape))
+    assert torch.equal(guided_backprop(offline, cat, (layer, top)),
+                       guided_backprop(offline, cat, (layer, top, pos)))
+    values = [v for _, v in channels_by_activation(offline, cat, layer)]
+    assert values == sorted(values, reverse=True)
+
+
+def test_rectified_layers(offline, resnet, vgg):
+    off = rectified_layers(offline, SIZE)
+    assert off[0] == "act0" and off[-1] == "act1" and "blocks.3.act0" in off
+    assert "blocks.3" not in off and "bn0" not in off  # linear bottleneck / pre-activation
+    res = rectified_layers(resnet, SIZE)
+    assert "layer1.0" in res and "layer1.0.relu" in res and "layer1.0.bn2" not in res
+    assert rectified_layers(vgg, SIZE)[:2] == ["features.1", "features.3"]
+
+
+# ----------------------------------------------------------------------------- hooks and state
+def _boom(exc):
+    def forward(*args, **kwargs):
+        raise exc("forced failure")
+    return forward
+
+
+CALLS = {
+    "saliency": lambda m, x: saliency(m, x, 3, noise=0.1, samples=2),
+    "guided": lambda m, x: guided_backprop(m, x, 3),
+    "deconvnet": lambda m, x: deconvnet(m, x, 3),
+    "neuron": lambda m, x: guided_backprop(m, x, ("layer2.0", 1)),
+    "occlusion": lambda m, x: occlusion(m, x, 3, window=32, stride=32),
+}
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+@pytest.mark.parametrize("exc", [None, RuntimeError, KeyboardInterrupt])
+def test_model_left_exactly_as_it_was(resnet, cat, call, exc, monkeypatch):
+    """ResNet reuses one in-place ReLU per block; after normal calls and forced exceptions
+    mid-forward the model has no hooks, the same modules, and the same inplace flags."""
+    assert resnet.layer1[0].relu.inplace
+    before = state(resnet)
+    if exc is None:
+        CALLS[call](resnet, cat)
+    else:
+        monkeypatch.setattr(resnet.layer3[1], "forward", _boom(exc))
+        with pytest.raises(exc, match="forced failure"):
+            CALLS[call](resnet, cat)
+        monkeypatch.undo()
+    assert_unchanged(resnet, before)
+    assert resnet.layer1[0].relu.inplace
+
+
+def test_exception_in_backward_leaves_nothing(offline, cat, monkeypatch):
+    before = state(offline)
+    monkeypatch.setattr(torch.autograd, "grad", _boom(RuntimeError))
+    with pytest.raises(RuntimeError, match="forced failure"):
+        guided_backprop(offline, cat, ("blocks.4.act0", 2))
+    monkeypatch.undo()
+    assert_unchanged(offline, before)
+
+
+# ----------------------------------------------------------------------------- sanity check
+def test_cascading_randomization(resnet, cat):
+    before = state(resnet)
+    units = randomization_layers(resnet, SIZE)
+    assert units[0] == "fc" and units[-1] == "conv1" and "bn1" not in units  # bn1 goes with conv1
+    out = cascading_randomization(resnet, cat, 7, methods=("saliency", "guided_backprop"),
+                                  stops=["fc", "layer4.0", "conv1"])
+    assert out["steps"] == ["original", "fc", "layer4.0", "conv1"] and out["target"] == 7
+    assert torch.equal(out["maps"]["saliency"][0], saliency(resnet, cat, 7))
+    assert torch.equal(out["maps"]["guided_backprop"][0], guided_backprop(resnet, cat, 7).abs().amax(0))
+    sims = out["similarity"]["saliency"]
+    assert sims[0] == pytest.approx(1.0) and sims[-1] < 0.9  # a fully random net looks elsewhere
+    assert_unchanged(resnet, before)  # it worked on a copy
+
+
+def test_rank_correlation_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    a = torch.rand(50)
+    b = a + 0.5 * torch.rand(50)
+    b[:10] = 0.3  # ties get mean ranks
+    assert rank_correlation(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-9)
+    assert rank_correlation(a, a) == pytest.approx(1.0)
+    assert rank_correlation(a, -a) == pytest.approx(-1.0)
+
+
+def test_gradient_image_range():
+    img = gradient_image(torch.randn(3, 8, 8))
+    assert img.min() >= 0 and img.max() <= 1 and abs(float(gradient_image(torch.zeros(3, 2, 2)).mean()) - 0.5) < 1e-6
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("call, error, message", [
+    (lambda m, x: saliency(m, x, 1000), ValueError, r"out of range: valid are 0\.\.999"),
+    (lambda m, x: guided_backprop(m, x, -1), ValueError, r"valid are 0\.\.999"),
+    (lambda m, x: occlusion(m, x, 1000), ValueError, r"valid are 0\.\.999"),
+    (lambda m, x: occlusion(m, x, window=65), ValueError, r"Window 65 does not fit the 64x64 "
+                                                         r"image: choose 1\.\.64"),
+    (lambda m, x: occlusion(m, x, stride=0), ValueError, r"Stride must be at least 1 pixel"),
+    (lambda m, x: occlusion(m, x, fill="grey"), ValueError, r"choose one of zero, mean, blur"),
+    (lambda m, x: guided_backprop(m, x, ("blocks.3", 0)), ValueError,
+     r"'blocks\.3' has no ReLU-like activation.*next rectified layer is 'blocks\.4\.act0'.*"
+     r"Rectified layers: act0, blocks\.0\.act1"),
+    (lambda m, x: guided_backprop(m, x, ("bn0", 0)), ValueError, r"next rectified layer is 'act0'"),
+    (lambda m, x: guided_backprop(m, x, ("blocks.3.act0", 144)), ValueError,
+     r"Channel 144 is out of range for layer 'blocks\.3\.act0': valid are 0\.\.143"),
+    (lambda m, x: guided_backprop(m, x, ("blocks.3.act0", 0, (99, 0))), ValueError, r"Position"),
+    (lambda m, x: guided_backprop(m, x, ("blocks.3.actt0", 0)), LayerError, r"blocks\.3\.act0"),
+    (lambda m, x: guided_backprop(m, x, 3, rule="lrp"), ValueError, r"guided, deconvnet"),
+    (lambda m, x: saliency(m, x[:2]), ValueError, r"\(3, H, W\)"),
+    (lambda m, x: saliency(m, x, "tabbby"), ValueError, r"did you mean.*tabby"),
+    (lambda m, x: cascading_randomization(m, x, methods=("lime",)), ValueError, r"saliency"),
+    (lambda m, x: cascading_randomization(m, x, stops=["blocks.99"]), ValueError, r"fc, conv_head"),
+])
+def test_bad_input_names_valid_choices(offline, cat, call, error, message):
+    before = state(offline)
+    with pytest.raises(error, match=message):
+        call(offline, cat)
+    assert_unchanged(offline, before)
