@@ -3,9 +3,12 @@
 One JupyterLab server for the session (this environment's Python, 127.0.0.1, free port, token);
 one page at a time; each notebook's kernel is shut down after its test. Screenshots go to
 artifacts/screenshots/: ``NN_x.png`` (the panel after the slider move, in presentation mode),
-``NN_x_before.png`` (before it) and ``NN_x_failure.png`` (whole page, only on failure).
+``NN_x_before.png`` (before it) and ``NN_x_failure.png`` (whole page, only on failure). The
+executed notebook is also exported to artifacts/html/NN_x.html (images embedded), so the static
+pages come from the same execution the test checked.
 Skipped as a whole when no ``chromium`` is on PATH.
 """
+import base64
 import contextlib
 import json
 import secrets
@@ -23,6 +26,7 @@ pytest.importorskip("playwright.sync_api")
 
 from e2e_support import (
     NOTEBOOK_DIR,
+    REPO,
     RUN_TIMEOUT_S,
     Server,
     error_texts,
@@ -38,6 +42,7 @@ from e2e_support import (
 pytestmark = pytest.mark.e2e
 
 KERNEL_IDLE = "Python 3 (ipykernel) | Idle"
+HTML = REPO / "artifacts" / "html"
 # Lab settings for a quiet, deterministic page: no news/update pop-ups, every cell in the DOM.
 SETTINGS = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false",
@@ -73,7 +78,8 @@ def lab(tmp_path_factory):
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={NOTEBOOK_DIR}",
            f"--LabApp.workspaces_dir={tmp / 'workspaces'}", "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False"]
+           "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False",
+           "--LabApp.expose_app_in_browser=True"]  # window.jupyterapp, for the HTML export
     server = Lab(cmd, env, NOTEBOOK_DIR, f"http://127.0.0.1:{port}", tmp / "jupyterlab.log")
     server.token = token
     try:
@@ -111,6 +117,32 @@ def _menu(page, *labels, command):
         page.locator(".lm-MenuBar-item, .lm-Menu-item").filter(
             has=page.get_by_text(label, exact=True)).first.click()
     page.locator(f'li.lm-Menu-item[data-command="{command}"]').click()
+
+
+def _export_html(page, nb, panel):
+    """artifacts/html/NN_x.html from this very run: the outputs this test has just checked.
+
+    Widgets have no Python behind them in a static page: the panel becomes its screenshot,
+    any other widget a one-line note.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    data = page.evaluate("window.jupyterapp.shell.currentWidget.context.model.toJSON()")
+    panel_cell = panel.evaluate("el => Array.from(document.querySelectorAll("
+                                "'.jp-Notebook .jp-Cell')).indexOf(el.closest('.jp-Cell'))")
+    picture = {"image/png": base64.b64encode(panel.screenshot()).decode()}
+    note = {"text/plain": "(interactive widgets: run the notebook in JupyterLab or Voila)"}
+    for i, cell in enumerate(data["cells"]):
+        for key in [k for k, v in cell.items() if v is None]:  # lab writes absent fields as null
+            del cell[key]
+        for out in cell.get("outputs", []):
+            if "application/vnd.jupyter.widget-view+json" in out.get("data", {}):
+                out["data"] = picture if i == panel_cell else note
+    body, _ = HTMLExporter(embed_images=True).from_notebook_node(
+        nbformat.from_dict(data), resources={"metadata": {"path": str(nb.parent)}})
+    HTML.mkdir(parents=True, exist_ok=True)
+    (HTML / f"{nb.stem}.html").write_text(body, encoding="utf-8")
 
 
 def _presentation_mode(page):
@@ -151,6 +183,7 @@ def test_notebook_in_jupyterlab(lab, browser, screenshots, nb):
                                  "image") from e
         panel.scroll_into_view_if_needed()
         panel.screenshot(path=screenshots / f"{nb.stem}_before.png")
+        _export_html(page, nb, panel)
         moved, before, after = move_first_slider(page, panel)
         assert after and after != before, f"{nb.name}: figure unchanged after moving {moved}"
         _wait_until_run(page, RUN_TIMEOUT_S)
