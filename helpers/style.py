@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .hooks import get_layer
 from .images import center_crop_resize
-from .inversion import evaluate, feature_distance, features
+from .inversion import channels_last, evaluate, feature_distance, features
 from .objectives import Objective, tv
 from .optimize import optimize
 from .params import pixel_image
@@ -317,7 +317,8 @@ def synthesize_texture(model, sample, layers=None, weights=None, size=None, step
     opt, lr = _optimizer(optimizer, lr)
     param = pixel_image((h, w), sd=sd, seed=seed)
     start = evaluate(model, gram_obj, param().detach().to(dev))
-    res = optimize(model, param, objective, steps=steps, optimizer=opt,
+    res = optimize(model, param, objective, transforms=[channels_last], steps=steps,
+                   optimizer=opt,
                    lr=0.05 if lr is None else lr, progress=progress, callback=callback,
                    every=every, seed=seed)
     return TextureResult(res.image, res.history, start, evaluate(model, gram_obj, res.image),
@@ -421,7 +422,8 @@ def style_transfer(model, content, style, style_weight=1e3, content_weight=1.0,
             start = resize(image, size).cpu()
         if image is None:
             first = start.to(dev)
-        res = optimize(model, pixel_image(start), objective, steps=n, optimizer=opt,
+        res = optimize(model, pixel_image(start), objective, transforms=[channels_last],
+                       steps=n, optimizer=opt,
                        lr=0.05 if lr is None else lr, progress=progress, callback=callback,
                        every=every, seed=seed)
         image, run = res.image, run + res.steps
@@ -429,14 +431,14 @@ def style_transfer(model, content, style, style_weight=1e3, content_weight=1.0,
         if res.interrupted:
             interrupted = True
             break
-    content_obj, style_obj = objectives((H, W))
+    if sizes[-1] != (H, W) or image is None or tuple(image.shape[-2:]) != (H, W):
+        content_obj, style_obj = objectives((H, W))  # stopped early: score at full size
     first = resize(first, (H, W))
     image = resize(image, (H, W))
-    return TextureResult(image, history,
-                         style_start=evaluate(model, style_obj, first),
-                         style_end=evaluate(model, style_obj, image),
-                         content_start=evaluate(model, content_obj, first),
-                         content_end=evaluate(model, content_obj, image),
+    style_start, content_start = evaluate(model, [style_obj, content_obj], first)
+    style_end, content_end = evaluate(model, [style_obj, content_obj], image)
+    return TextureResult(image, history, style_start=style_start, style_end=style_end,
+                         content_start=content_start, content_end=content_end,
                          steps=run, interrupted=interrupted)
 
 
