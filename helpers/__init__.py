@@ -20,3 +20,6 @@ from .style_images import STYLES, StyleUnavailable, load_style, read_upload
 from .attribution import (cascading_randomization, channels_by_activation, clip_map, deconvnet,
                           gradient_image, guided_backprop, occlusion, randomization_layers,
                           rectified_layers, saliency)
+from .featurevis import ablation_figure, multifaceted_figure, visualization_figure, visualize
+from .adversarial import fgsm, fgsm_error_rates, fooling_images, targeted_attack
+from .dream import deep_dream, dream_figure

@@ -203,7 +203,9 @@ class clip_small_norm(PostStep):
 
     def __call__(self, pixels, grad=None, step=0):
         if self.percentile:
-            _set_smallest(pixels, (pixels - self.center).norm(dim=1), self.percentile, self.center)
+            # squared norm: same order, and far cheaper than Tensor.norm over 3 channels
+            norm2 = (pixels - self.center).pow(2).sum(dim=1)
+            _set_smallest(pixels, norm2, self.percentile, self.center)
 
 
 class clip_small_contribution(PostStep):

@@ -1,0 +1,301 @@
+"""Fooling the network: targeted adversarial examples, FGSM, unrecognizable images (notebook 09).
+
+* ``targeted_attack``: push photos to a chosen wrong class with a perturbation of
+  at most ``eps`` per pixel (Szegedy et al., 2014, solved here by projected
+  sign-gradient steps, the PGD of Madry et al., 2018). Each image stops as soon
+  as the model predicts the target, so the perturbation stays as small as the
+  step schedule allows.
+* ``fgsm``: one step of size ``eps`` along the sign of the loss gradient
+  (Goodfellow et al., 2015).
+* ``fooling_images``: images the network classifies with high confidence that
+  look like nothing (Nguyen et al., 2015), found with the optimization engine.
+"""
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from . import objectives as obj
+from .images import load_image
+from .models import class_index
+from .optimize import optimize
+from .params import fourier_image, pixel_image
+
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "imagenet-samples"
+
+
+def _device(model):
+    return next(model.parameters()).device
+
+
+def _batch(images):
+    images = torch.as_tensor(images)
+    return images if images.dim() == 4 else images[None]
+
+
+def _targets(model, targets, n):
+    if isinstance(targets, (int, str)):
+        targets = [targets] * n
+    targets = [class_index(model, t) for t in targets]
+    if len(targets) != n:
+        raise ValueError(f"Need one target class per image: {len(targets)} targets, {n} images.")
+    return torch.tensor(targets)
+
+
+def _check_eps(eps):
+    if not 0 <= eps <= 1:
+        raise ValueError(f"eps is a per-pixel bound in [0, 1] (e.g. 4/255), got {eps}.")
+
+
+@dataclass
+class AttackResult:
+    """Outcome of ``targeted_attack`` for N images.
+
+    Attributes:
+        images: (N, 3, H, W) adversarial images in [0, 1].
+        success: (N,) bool, the model predicts the target.
+        steps: (N,) int, gradient steps used (0 = predicted the target already).
+        linf: (N,) float, max |adversarial - original| per image.
+        target_prob: (N,) float, softmax probability of the target at the end.
+    """
+    images: torch.Tensor
+    success: torch.Tensor
+    steps: torch.Tensor
+    linf: torch.Tensor
+    target_prob: torch.Tensor
+
+    @property
+    def success_rate(self):
+        return self.success.float().mean().item()
+
+
+def _ce_grad(model, x, targets):
+    """Gradient of the summed cross-entropy towards ``targets``, and the logits."""
+    x = x.detach().requires_grad_(True)
+    logits = model(x)
+    # Summed (not averaged) so each image's step does not depend on the batch size.
+    loss = F.cross_entropy(logits, targets, reduction="sum")
+    grad, = torch.autograd.grad(loss, x)
+    return grad, logits.detach()
+
+
+def targeted_attack(model, images, targets, eps=4 / 255, steps=20, step_size=None,
+                    batch_size=8):
+    """Targeted L-infinity attack: ``x + delta`` with ``|delta| <= eps`` predicted as the target.
+
+    Projected gradient descent on the cross-entropy towards the target, with sign steps.
+    An image leaves the batch as soon as the model predicts its target (or its steps run
+    out) and the next image takes its place, so batches stay full.
+
+    Args:
+        images: (N, 3, H, W) or (3, H, W) in [0, 1].
+        targets: one class (index or name) for all, or one per image.
+        eps: L-infinity bound on the perturbation, in pixel units (4/255 = 4 grey levels).
+        steps: most gradient steps per image.
+        step_size: size of a sign step; default ``eps / 4`` (larger steps overshoot and
+            oscillate: eps/2 needs more steps on the ImageNet samples).
+        batch_size: images per forward pass.
+    Returns:
+        ``AttackResult``.
+    """
+    _check_eps(eps)
+    dev = _device(model)
+    images = _batch(images).float().to(dev)
+    n = len(images)
+    targets = _targets(model, targets, n).to(dev)
+    alpha = eps / 4 if step_size is None else float(step_size)
+    x = images.clone()
+    count = torch.zeros(n, dtype=torch.long, device=dev)
+    success = torch.zeros(n, dtype=torch.bool, device=dev)
+    waiting, active = list(range(n)), []
+    while waiting or active:
+        take = batch_size - len(active)
+        active, waiting = active + waiting[:take], waiting[take:]
+        idx = torch.tensor(active, device=dev)
+        grad, logits = _ce_grad(model, x[idx], targets[idx])
+        hit = logits.argmax(1) == targets[idx]
+        success[idx[hit]] = True
+        go = ~hit & (count[idx] < steps)
+        idx, grad = idx[go], grad[go]
+        if len(idx):
+            step = x[idx] - alpha * grad.sign()
+            x0 = images[idx]
+            x[idx] = torch.min(torch.max(step, x0 - eps), x0 + eps).clamp(0, 1)
+            count[idx] += 1
+        active = idx.tolist()
+    with torch.no_grad():
+        probs = torch.cat([model(x[i:i + batch_size]).softmax(1)
+                           for i in range(0, n, batch_size)])
+    linf = (x - images).flatten(1).abs().max(1).values
+    return AttackResult(x.cpu(), success.cpu(), count.cpu(), linf.cpu(),
+                        probs[torch.arange(n, device=dev), targets].cpu())
+
+
+def fgsm(model, images, labels, eps=2 / 255):
+    """Fast gradient sign method: ``x + eps * sign(grad of the loss of the true label)``.
+
+    Args:
+        images: (N, 3, H, W) or (3, H, W) in [0, 1].
+        labels: true classes (index/name, one for all or one per image).
+    Returns:
+        (N, 3, H, W) adversarial images in [0, 1].
+    """
+    _check_eps(eps)
+    images = _batch(images).float().to(_device(model))
+    labels = _targets(model, labels, len(images)).to(images.device)
+    x = images.clone().requires_grad_(True)
+    loss = F.cross_entropy(model(x), labels, reduction="sum")
+    grad, = torch.autograd.grad(loss, x)
+    return (images + eps * grad.sign()).clamp(0, 1).detach()
+
+
+@torch.no_grad()
+def _predictions(model, images, batch_size):
+    dev = _device(model)
+    return torch.cat([model(images[i:i + batch_size].to(dev)).argmax(1).cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+def fgsm_error_rates(model, images, labels, epsilons=(1 / 255, 2 / 255, 4 / 255, 8 / 255),
+                     batch_size=8):
+    """Top-1 error rate of the model on FGSM images, for each epsilon (and 0 = clean).
+
+    The gradient does not depend on epsilon, so it is computed once per image.
+
+    Returns:
+        dict epsilon -> error rate in [0, 1] (key 0.0 holds the clean error rate).
+    """
+    images = _batch(images).float()
+    labels = _targets(model, labels, len(images))
+    signs = []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].to(_device(model)).requires_grad_(True)
+        loss = F.cross_entropy(model(x), labels[i:i + batch_size].to(x.device), reduction="sum")
+        signs.append(torch.autograd.grad(loss, x)[0].sign().cpu())
+    signs = torch.cat(signs)
+    rates = {0.0: (_predictions(model, images, batch_size) != labels).float().mean().item()}
+    for eps in epsilons:
+        _check_eps(eps)
+        adv = (images + eps * signs).clamp(0, 1)
+        rates[float(eps)] = (_predictions(model, adv, batch_size) != labels).float().mean().item()
+    return rates
+
+
+def fooling_images(model, targets, size=128, steps=100, lr=0.05, confidence=0.99,
+                   parameterization="pixel", seed=0, progress=False):
+    """Unrecognizable images classified as ``targets`` with high confidence (Nguyen et al., 2015).
+
+    Gradient descent on the cross-entropy of each target from faint noise, stopping once
+    every image reaches ``confidence``.
+
+    Args:
+        targets: class indices or names, one image each.
+        parameterization: ``"pixel"`` (noise-like results) or ``"fourier"`` (smoother).
+    Returns:
+        ``(images (N, 3, size, size) in [0, 1], probabilities of the targets (N,))``.
+    """
+    targets = _targets(model, targets, len(targets) if isinstance(targets, (list, tuple)) else 1)
+    n = len(targets)
+    if parameterization == "pixel":
+        param = pixel_image(size, sd=0.1, batch=n, seed=seed)
+    elif parameterization == "fourier":
+        param = fourier_image(size, batch=n, seed=seed)
+    else:
+        raise ValueError(f"parameterization must be 'pixel' or 'fourier', "
+                         f"got {parameterization!r}.")
+
+    def confident(step, image, loss):
+        with torch.no_grad():
+            p = model(image).softmax(1)[torch.arange(n), targets.to(image.device)]
+        return bool((p >= confidence).all())
+    result = optimize(model, param, obj.cross_entropy(targets.tolist()), steps=steps, lr=lr,
+                      callback=confident, every=5, progress=progress, seed=seed)
+    with torch.no_grad():
+        probs = model(result.image).softmax(1)[torch.arange(n), targets.to(result.image.device)]
+    return result.image, probs.cpu()
+
+
+def imagenet_samples(folder=SAMPLES_DIR, size=224, limit=None):
+    """The shared labelled ImageNet photos ``NNN_WNID_name.jpg`` (NNN = class index).
+
+    Returns:
+        ``(images (N, 3, size, size) in [0, 1], labels (N,) int64, names)``.
+    Raises:
+        FileNotFoundError: the folder is absent (it lives beside the repository).
+    """
+    files = sorted(Path(folder).glob("*.jpg")) if Path(folder).is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"No ImageNet sample photos in {folder}.")
+    files = files[:limit]
+    labels = [int(re.match(r"(\d+)_", f.name).group(1)) for f in files]
+    images = torch.stack([load_image(f, size) for f in files])
+    return images, torch.tensor(labels), [f.stem.split("_", 2)[-1] for f in files]
+
+
+# ---- figures for the notebook (pure, cached) ---------------------------------------------
+
+def _show_perturbation(delta, scale=10):
+    """A perturbation in [-eps, eps] drawn around grey, amplified ``scale`` times."""
+    return (0.5 + scale * delta).clamp(0, 1)
+
+
+def _label(model, image):
+    from .models import predict
+    (i, name, p), = predict(model, image, k=1)[0][:1]
+    return i, f"{name[:22]} ({p:.2f})"
+
+
+def comparison_figure(model, original, adversarial, title, scale=10):
+    """Original | perturbation x ``scale`` | adversarial, each titled with the model's top-1."""
+    from .plotting import show_images
+    delta = (adversarial - original).cpu()
+    linf = delta.abs().max().item() * 255
+    titles = [f"original\n{_label(model, original)[1]}",
+              f"perturbation x{scale}\nmax |d| = {linf:.1f}/255",
+              f"adversarial\n{_label(model, adversarial)[1]}"]
+    return show_images([original.cpu(), _show_perturbation(delta, scale), adversarial.cpu()],
+                       titles=titles, ncols=3, size=3.0, title=title)
+
+
+@functools.lru_cache(maxsize=32)
+def attack_figure(model, photo="chelsea", target="goldfish", eps_255=2.0, steps=20):
+    """Targeted attack of a sample photo, shown as original / perturbation x10 / adversarial."""
+    image = load_image(photo, 224)
+    r = targeted_attack(model, image, target, eps=eps_255 / 255, steps=steps)
+    status = (f"reached '{model.classes[class_index(model, target)]}' in {int(r.steps[0])} steps"
+              if r.success[0] else f"not reached in {steps} steps")
+    return comparison_figure(model, image, r.images[0],
+                             f"targeted attack, eps = {eps_255:g}/255: {status}")
+
+
+@functools.lru_cache(maxsize=32)
+def fgsm_figure(model, photo="chelsea", eps_255=2.0):
+    """FGSM on a sample photo; the 'true' label is the model's own prediction on the photo."""
+    image = load_image(photo, 224)
+    label, _ = _label(model, image)
+    adv = fgsm(model, image, label, eps=eps_255 / 255)[0]
+    return comparison_figure(model, image, adv, f"FGSM, eps = {eps_255:g}/255")
+
+
+def error_rate_figure(rates):
+    """Error rate against epsilon (in /255 units) from ``fgsm_error_rates``."""
+    import matplotlib.pyplot as plt
+    eps = sorted(rates)
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ax.plot([e * 255 for e in eps], [rates[e] for e in eps], "o-")
+    ax.set(xlabel="epsilon (/255)", ylabel="top-1 error", ylim=(0, 1), title="FGSM error rate")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def fooling_figure(model, images, targets):
+    """Fooling images titled with the class the model sees and its confidence."""
+    from .plotting import show_images
+    titles = [_label(model, img)[1] for img in images]
+    return show_images(list(images.cpu()), titles=titles, ncols=len(images), size=2.4,
+                       title="unrecognizable images, confidently classified")

@@ -1,0 +1,87 @@
+"""Deep dream: amplify whatever a layer already sees in a photo (Mordvintsev et al., 2015).
+
+Gradient ascent on the mean squared activation of a layer (``layer_norm``),
+with three tricks from the original: steps normalized by the mean absolute
+gradient (so one step size fits every layer), random jitter (rolling the
+image a few pixels each step, against grid artifacts), and octaves: the image
+is processed from small to full size, and the detail added at one scale is
+carried to the next, so patterns appear at several scales.
+"""
+import functools
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+from .images import load_image, to_numpy
+from .objectives import layer_norm
+from .optimize import optimize
+from .params import pixel_image
+from .regularizers import jitter as jitter_transform
+
+DEFAULTS = dict(layer="blocks.8", steps=10, octaves=3, octave_scale=1.4, step_size=0.01,
+                jitter=16, size=224)
+
+
+def octave_sizes(height, width, octaves, scale):
+    """Image sizes from the smallest octave to the full size, ``scale`` apart."""
+    if octaves < 1 or scale < 1:
+        raise ValueError(f"Need octaves >= 1 and octave_scale >= 1, got {octaves}, {scale}.")
+    return [(max(16, round(height / scale ** i)), max(16, round(width / scale ** i)))
+            for i in reversed(range(int(octaves)))]
+
+
+def _resize(x, size):
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def deep_dream(model, image, layer=DEFAULTS["layer"], steps=DEFAULTS["steps"],
+               octaves=DEFAULTS["octaves"], octave_scale=DEFAULTS["octave_scale"],
+               step_size=DEFAULTS["step_size"], jitter=DEFAULTS["jitter"], seed=0,
+               progress=False):
+    """Dream a photo: amplify ``layer``'s activations, octave by octave.
+
+    Args:
+        image: (3, H, W) or (1, 3, H, W) in [0, 1].
+        layer: name of the layer whose activations grow (early: strokes; late: eyes, dogs).
+        steps: normalized gradient steps per octave.
+        octaves: number of scales; ``octave_scale``: size ratio between scales.
+        step_size: mean absolute change of a pixel per step (pixel units).
+        jitter: largest random shift in pixels.
+    Returns:
+        (3, H, W) dreamed image in [0, 1].
+    """
+    base = image if image.dim() == 4 else image[None]
+    base = base.float().to(next(model.parameters()).device)
+    objective = layer_norm(layer)
+    objective.check(model)  # unknown layer: clear error before any work
+    detail = None
+    for size in octave_sizes(*base.shape[-2:], octaves, octave_scale):
+        b = _resize(base, size)
+        detail = torch.zeros_like(b) if detail is None else _resize(detail, size)
+        result = optimize(model, pixel_image(b + detail), objective,
+                          transforms=[jitter_transform(jitter)], steps=steps,
+                          optimizer="normalized", lr=step_size, progress=progress, seed=seed)
+        detail = result.image - b  # what the dream added at this scale
+    return (base + detail).clamp(0, 1)[0]
+
+
+@functools.lru_cache(maxsize=32)
+def dream_figure(model, photo="chelsea", layer=DEFAULTS["layer"], steps=DEFAULTS["steps"],
+                 octaves=DEFAULTS["octaves"], octave_scale=DEFAULTS["octave_scale"],
+                 step_size=DEFAULTS["step_size"], jitter=DEFAULTS["jitter"],
+                 size=DEFAULTS["size"]):
+    """The photo beside its dream."""
+    image = load_image(photo, size)
+    dream = deep_dream(model, image, layer, steps, octaves, octave_scale, step_size, jitter)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4.2))
+    for ax, img, title in zip(axes, (image, dream), (photo, f"dream of {layer}\n{octaves} "
+                                                     f"octaves x {steps} steps")):
+        ax.imshow(to_numpy(img))
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
