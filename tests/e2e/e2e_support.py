@@ -55,14 +55,19 @@ def isolated_env(tmp):
     return env
 
 
+# The server gets SIGTERM when the test process dies, even by SIGKILL (util-linux, Linux).
+DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
+
+
 class Server:
     """A Jupyter-style server in its own process group; ``stop`` kills that group."""
 
     def __init__(self, cmd, env, cwd, url, log_path):
         self.url, self.log_path = url, Path(log_path)
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - open while the server runs
-        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(DIE_WITH_PARENT + list(cmd), env=env, cwd=cwd,
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
 
     def log(self, tail=4000):
         return self.log_path.read_text(errors="replace")[-tail:]
@@ -114,10 +119,16 @@ class Server:
             self._log.close()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
 
+    # A CI timeout's SIGTERM becomes an interrupt, so every ``finally`` stops its server.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS,
                               headless=True)
@@ -125,6 +136,7 @@ def browser():
             yield b
         finally:
             b.close()
+            signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")
