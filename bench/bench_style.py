@@ -9,7 +9,8 @@ EfficientNet-Lite0 the sequential copy is built from its top-level pieces
 use the same layers at block boundaries: style after act0, blocks.1, blocks.3,
 blocks.5, blocks.8 and content after blocks.5. Ours runs ``helpers.optimize``
 (hooks record the layers, the forward pass stops after the deepest one, L-BFGS
-with one evaluation per step, the image handed to the network in channels-last
+with one evaluation per step, pixels optimized directly like the tutorial (not
+the default Fourier parameterization), the image handed to the network in channels-last
 memory order). A step is one forward + backward pass on both sides. A third row
 gives the tutorial the same channels-last input, to show where the gain comes from.
 
@@ -136,7 +137,7 @@ def run_tutorial_nhwc(model, content, style, steps):
 def run_ours(model, content, style, steps):
     res = style_transfer(model, content[0], style[0], style_weight=STYLE_WEIGHT,
                          style_layers=STYLE, content_layer=CONTENT, tv_strength=0.0,
-                         steps=steps)
+                         steps=steps, param="pixel")  # pixels, like the tutorial
     return res.image, res.steps
 
 

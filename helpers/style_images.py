@@ -215,11 +215,38 @@ def read_upload(value, size=None, max_bytes=MAX_UPLOAD_BYTES):
     return load_image(content, size)
 
 
-def upload_widget():
+def upload_widget(description="your image"):
     """A FileUpload that accepts one image (the browser filters by type; ``read_upload`` checks)."""
     import ipywidgets as W
-    return W.FileUpload(accept=",".join(UPLOAD_TYPES), multiple=False,
-                        description="your image")
+    return W.FileUpload(accept=",".join(UPLOAD_TYPES), multiple=False, description=description)
+
+
+def upload_box(picker, store, size=512, description="your image"):
+    """A FileUpload beside a message line; a valid upload becomes a new option of ``picker``.
+
+    The checked image ((3, size, size) in [0, 1]) goes into ``store`` under a new name
+    (``"upload 1"``, ``"upload 2"``...) that is added to the dropdown ``picker`` and selected,
+    so a panel's function still takes a hashable name (and caches by it). A refused file
+    only shows the reason.
+    """
+    import html
+
+    import ipywidgets as W
+    up, msg = upload_widget(description), W.HTML()
+
+    def on_upload(change):
+        try:
+            image = read_upload(change["new"], size=size)
+        except ImageError as err:
+            msg.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
+            return
+        key = f"upload {len(store) + 1}"
+        store[key] = image
+        msg.value = f"loaded as <b>{key}</b>"
+        picker.options = list(picker.options) + [key]
+        picker.value = key
+    up.observe(on_upload, names="value")
+    return W.VBox([up, msg])
 
 
 __all__ = [
@@ -231,5 +258,6 @@ __all__ = [
     "painting_path",
     "read_upload",
     "stained_glass",
+    "upload_box",
     "upload_widget",
 ]

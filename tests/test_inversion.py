@@ -5,8 +5,16 @@ from torch import nn
 
 from helpers import LayerError, leftover_hooks, load_image
 from helpers.hooks import record
-from helpers.inversion import (alpha_norm, evaluate, feature_distance, features, invert,
-                               invert_layers, inversion_figure, pixel_error)
+from helpers.inversion import (
+    alpha_norm,
+    evaluate,
+    feature_distance,
+    features,
+    inversion_figure,
+    invert,
+    invert_layers,
+    pixel_error,
+)
 
 SIZE = 96
 

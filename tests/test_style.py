@@ -7,9 +7,20 @@ import torchvision
 
 from helpers import LayerError, leftover_hooks, load_image
 from helpers.objectives import Objective
-from helpers.style import (PRESETS, RESIDUAL_LAYERS, gram, layer_style_loss, layers_up_to, preset,
-                           scale_style, softmax_smooth, style_loss, style_targets, style_transfer,
-                           synthesize_texture)
+from helpers.style import (
+    PRESETS,
+    RESIDUAL_LAYERS,
+    gram,
+    layer_style_loss,
+    layers_up_to,
+    preset,
+    scale_style,
+    softmax_smooth,
+    style_loss,
+    style_targets,
+    style_transfer,
+    synthesize_texture,
+)
 from helpers.style_images import load_style
 
 # Documented bound (notebook 12): with the defaults (style_weight 10, 60+ L-BFGS steps) the
@@ -105,9 +116,9 @@ def test_layers_up_to(model):
 
 
 def test_texture_gram_loss_falls_100x_on_a_larger_canvas(model):
-    sample = load_image("gravel", 64)
+    sample = load_image("gravel", 128)[:, 32:96, 32:96]
     with one_thread():
-        res = synthesize_texture(model, sample, size=96, steps=150)
+        res = synthesize_texture(model, sample, size=96, steps=100)
     assert res.image.shape == (1, 3, 96, 96)
     assert res.style_ratio >= 100, (res.style_start, res.style_end)
     # Not a grey or constant picture: the texture has the sample's contrast.
@@ -119,6 +130,8 @@ def test_texture_carries_colour_of_sample(model):
     sample = load_image("coffee", 64)
     with one_thread():
         res = synthesize_texture(model, sample, steps=60)
+    pixels = synthesize_texture(model, sample, steps=5, param="pixel")
+    assert pixels.style_end < pixels.style_start
     mean_out, mean_in = res.image[0].mean((1, 2)), sample.mean((1, 2))
     assert (mean_out - mean_in).abs().max() < 0.1  # the Gram matrices pin down the colours
     assert mean_out[0] > mean_out[2]  # coffee is reddish-brown, not blue
@@ -134,7 +147,7 @@ def test_style_transfer_bounds(model, pair):
     with one_thread():
         res = style_transfer(model, content, style, style_weight=10, steps=60)
     assert res.style_ratio >= 10, (res.style_start, res.style_end)
-    assert res.content_start == pytest.approx(0, abs=1e-6)  # started from the photo
+    assert res.content_start == pytest.approx(0, abs=1e-3)  # started from the photo
     assert res.content_end < CONTENT_BOUND
     assert 1e-3 < (res.image - content).abs().mean() < 0.3  # changed, but still the photo
     assert leftover_hooks(model) == []
@@ -185,4 +198,6 @@ def test_bad_input_fails_before_work(model, pair):
         style_transfer(model, content, style, optimizer="rmsprop", steps=1)
     with pytest.raises(ValueError, match="temperature"):
         synthesize_texture(model, content, smooth=-1.0, steps=1)
+    with pytest.raises(ValueError, match="fourier"):
+        style_transfer(model, content, style, param="wavelet", steps=1)
     assert leftover_hooks(model) == []

@@ -1,4 +1,5 @@
 """Style images: offline styles load, paintings fail offline with one message, uploads are checked."""
+import datetime
 import io
 import json
 
@@ -102,3 +103,16 @@ def test_upload_widget_accepts_images_only():
 def test_styles_list():
     assert set(si.STYLES) == set(si.OFFLINE) | set(si.PAINTINGS)
     assert all(np.char.startswith(info["url"], "https://") for info in si.PAINTINGS.values())
+
+
+def test_upload_box_adds_a_checked_image_to_the_picker():
+    import ipywidgets as W
+    picker, store = W.Dropdown(options=["chelsea"], value="chelsea"), {}
+    box = si.upload_box(picker, store, size=16)
+    up, msg = box.children
+    up.value = ({"name": "notes.txt", "type": "text/plain", "size": 3, "content": b"abc",
+                 "last_modified": datetime.datetime(2024, 1, 1)},)
+    assert "not an image file" in msg.value and picker.options == ("chelsea",) and not store
+    up.value = ({"name": "red.png", "type": "image/png", "size": 10,
+                 "content": memoryview(_png()), "last_modified": datetime.datetime(2024, 1, 1)},)
+    assert picker.value == "upload 1" and store["upload 1"].shape == (3, 16, 16)
