@@ -251,7 +251,8 @@ def _label(model, image):
 def comparison_figure(model, original, adversarial, title, scale=10):
     """Original | perturbation x ``scale`` | adversarial, each titled with the model's top-1."""
     from .plotting import show_images
-    delta = (adversarial - original).cpu()
+    original, adversarial = original.detach().cpu(), adversarial.detach().cpu()
+    delta = adversarial - original
     linf = delta.abs().max().item() * 255
     titles = [f"original\n{_label(model, original)[1]}",
               f"perturbation x{scale}\nmax |d| = {linf:.1f}/255",

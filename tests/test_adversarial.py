@@ -81,3 +81,12 @@ def test_attack_all_imagenet_samples(model, imagenet_samples):
 
 def imagenet_samples_tensors(files):
     return imagenet_samples(files[0].parent)
+
+
+def test_figures(model):
+    from helpers.adversarial import attack_figure, error_rate_figure, fgsm_figure
+    fig = attack_figure(model, "coffee", "goldfish", 4.0, 10)
+    assert len(fig.axes) == 3 and "goldfish" in fig.axes[2].get_title()
+    assert "perturbation x10" in fig.axes[1].get_title()
+    assert len(fgsm_figure(model, "coffee", 2.0).axes) == 3
+    assert len(error_rate_figure({0.0: 0.1, 1 / 255: 0.8}).axes) == 1
