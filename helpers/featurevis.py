@@ -24,7 +24,7 @@ from .params import pixel_image
 OUTPUT = obj.OUTPUT
 # Defaults tuned on the offline model: a class image reaches p >= 0.9 in DEFAULT_STEPS.
 DEFAULTS = dict(size=128, steps=64, lr=0.1, l2=0.0, decay=0.003, blur_sigma=0.7, blur_every=2,
-                norm_pct=5.0, contrib_pct=5.0, jitter=4)
+                norm_pct=5.0, contrib_pct=10.0, jitter=4)
 REGULARIZERS = ("l2", "decay", "blur", "norm_clip", "contrib_clip", "jitter")
 
 

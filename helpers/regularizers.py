@@ -176,15 +176,15 @@ class blur_every(PostStep):
 def _set_smallest(pixels, score, percentile, center):
     """Set the ``percentile`` % of pixels with the smallest ``score`` (N, H, W) to ``center``.
 
-    Pixels that are already ``center`` are not counted: they have zero norm and zero
-    contribution, so without this a second clipping would pick exactly the pixels the first
-    one reset and do nothing.
+    As in Yosinski et al.'s code, the percentile is over all pixels, including those already
+    grey (score 0): once ``percentile`` % of the image is grey nothing more is reset. So a
+    contribution clipping after a norm clipping only acts beyond the norm's percentile, and
+    pixels outside a neuron's receptive field (zero contribution) are spent first.
     """
     n, h, w = score.shape
     k = int(round(percentile / 100 * h * w))
     if k <= 0:
         return
-    score = score.masked_fill((pixels == center).all(dim=1), float("inf"))
     idx = score.reshape(n, -1).topk(k, dim=1, largest=False).indices
     mask = torch.zeros(n, h * w, dtype=torch.bool, device=pixels.device)
     mask.scatter_(1, idx, True)

@@ -68,12 +68,15 @@ def test_clip_small_contribution_resets_least_contributing_pixels(percentile):
     assert torch.equal(z, x)
 
 
-def test_two_clippings_reset_different_pixels():
-    """Norm clipping then contribution clipping: 10 % + 10 % = 20 % grey, not 10 %."""
+def test_clippings_share_one_percentile_floor():
+    """Norm 10 % then contribution 25 %: grey pixels count, so 25 % end grey, not 35 %."""
     x, grad = noise(seed=4), torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
     clip_small_norm(10)(x)
-    clip_small_contribution(10)(x, grad, 0)
-    assert (x == 0.5).all(dim=1).float().mean().item() == pytest.approx(0.2, abs=2 / 1024)
+    clip_small_contribution(25)(x, grad, 0)
+    assert (x == 0.5).all(dim=1).float().mean().item() == pytest.approx(0.25, abs=2 / 1024)
+    before = x.clone()
+    clip_small_contribution(20)(x, grad, 0)  # already 25 % grey: nothing left to reset
+    assert torch.equal(x, before)
 
 
 def test_decay_shrinks_towards_grey():
