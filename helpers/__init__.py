@@ -13,6 +13,11 @@ from .regularizers import (blur_every, clip_small_contribution, clip_small_norm,
                            gaussian_blur, jitter, random_rotate, random_scale,
                            standard_transforms, upsample)
 from .optimize import Result, optimize, preview
+from .data import DATASETS, DatasetUnavailable, ImageSet, digits, features, load_dataset, photos
+from .embedding import (compare_neighbours, grid_map, image_map, knn_accuracy, nearest, pca_2d,
+                        precision_at_k, scatter_maps, show_maps, tsne_2d)
+from .patches import (ReceptiveField, channel_maxima, patch_grid, receptive_field, show_patches,
+                      top_patches, with_crops)
 from .inversion import alpha_norm, feature_distance, invert, invert_layers, inversion_figure
 from .style import (gram, softmax_smooth, style_loss, style_targets, style_transfer,
                     synthesize_texture)
