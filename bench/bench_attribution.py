@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import load_image, load_model  # noqa: E402
-from helpers.attribution import deconvnet, guided_backprop, occlusion, saliency  # noqa: E402
+from helpers import load_image, load_model
+from helpers.attribution import deconvnet, guided_backprop, occlusion, saliency
 
 warnings.filterwarnings("ignore", message="Setting backward hooks")
 

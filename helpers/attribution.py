@@ -39,7 +39,7 @@ from .hooks import LayerError, get_layer, layers, record
 from .models import class_index
 
 FILLS = ("zero", "mean", "blur")
-RULES = ("guided", "deconvnet")
+RULES = ("guided", "deconvnet", "gradient")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -69,7 +69,7 @@ def _class(model, target):
     if hasattr(model, "classes"):
         return class_index(model, target)
     if isinstance(target, str):
-        raise ValueError(f"Class name {target!r} given, but the model has no .classes; use an index.")
+        raise TypeError(f"Class name {target!r} given, but the model has no .classes; use an index.")
     return int(target)
 
 
@@ -166,11 +166,15 @@ _PARSERS = {
 
 
 class _Rectifiers(TorchFunctionMode):
-    """While active, rectifier calls use ``rule`` in backward; ``produced`` lists their outputs."""
+    """While active, rectifier calls use ``rule`` in backward.
+
+    With ``track``, ``produced`` maps ``id(output)`` of every rectifier call to
+    ``(output, pre-activation)``, so a neuron can be scored before its clip.
+    """
 
     def __init__(self, rule=None, track=False):
         super().__init__()
-        self.rule, self.track, self.produced, self.calls = rule, track, [], 0
+        self.rule, self.track, self.produced = rule, track, {}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -179,16 +183,16 @@ class _Rectifiers(TorchFunctionMode):
         if spec is None:
             return func(*args, **kwargs)
         x, fn, lo, hi, slope, inplace = spec
+        pre = x.clone() if self.track and inplace else x
         if self.rule is None or not (torch.is_grad_enabled() and x.requires_grad):
             out = func(*args, **kwargs)
         else:
-            self.calls += 1
             out = _RectifierGrad.apply(x, fn, lo, hi, slope, self.rule)
             if inplace:  # keep in-place semantics: callers may ignore the return value
                 x.copy_(out)
                 out = x
         if self.track:
-            self.produced.append(out)
+            self.produced[id(out)] = (out, pre)
         return out
 
 
@@ -220,10 +224,10 @@ def saliency(model, image, target=None, noise=0.0, samples=1, seed=0, batch_size
         eps = torch.randn((int(samples),) + tuple(x.shape[1:]),
                           generator=torch.Generator().manual_seed(seed))
         batch = x + sigma * eps.to(device=x.device, dtype=x.dtype)
-    if t is None:
+    if t is None and noise:  # the class predicted for the clean photo, not for a noisy copy
         with torch.inference_mode():
             t = int(model(x).argmax(-1)[0])
-    bs = batch_size or (8 if x.device.type == "cpu" else 64)
+    bs = batch_size or (4 if x.device.type == "cpu" else 64)
     total = torch.zeros(x.shape[-2:], device=x.device, dtype=x.dtype)
     for chunk in batch.split(bs):
         chunk = chunk.clone().requires_grad_(True)
@@ -253,7 +257,7 @@ def _layer_survey(model, hw):
 
             def hook(m, i, out, name=name):
                 if isinstance(out, torch.Tensor) and name not in {f[0] for f in found}:
-                    found.append((name, tuple(out.shape[1:]), any(out is p for p in mode.produced)))
+                    found.append((name, tuple(out.shape[1:]), id(out) in mode.produced))
             handles.append(module.register_forward_hook(hook))
         with torch.no_grad(), mode:
             model(torch.zeros((1, 3) + hw, device=device, dtype=dtype))
@@ -322,8 +326,9 @@ def guided_backprop(model, image, target=None, rule="guided"):
         target: class index or name (None = predicted class), or a neuron
             ``(layer, channel)`` / ``(layer, channel, (y, x))``; without a position the
             channel's most active location is used. ``layer`` must be one of
-            ``rectified_layers(model)``.
-        rule: ``"guided"`` or ``"deconvnet"``.
+            ``rectified_layers(model)``; the neuron is scored before its rectifier
+            (identical where it is on and below 6, and not zero where ReLU6 saturates).
+        rule: ``"guided"``, ``"deconvnet"``, or ``"gradient"`` (the ordinary gradient, to compare).
     Returns:
         (3, H, W) signed tensor (show it with ``gradient_image``).
     """
@@ -337,18 +342,26 @@ def guided_backprop(model, image, target=None, rule="guided"):
         layer, t = None, _class(model, target)
     x = x.clone().requires_grad_(True)
     watch = record(model, [layer]) if layer else contextlib.nullcontext()
-    with watch as rec, _Rectifiers(rule):
+    mode = _Rectifiers(None if rule == "gradient" else rule, track=layer is not None)
+    with watch as rec, mode:
         out = model(x)
     if layer is None:
         t = _pick(model, out, t)
         score = out[0, t]
     else:
-        act = rec[layer][0, channel]
-        if act.dim() and position is None:
-            position = tuple(int(i) for i in torch.unravel_index(act.argmax(), act.shape))
-        score = act[position] if act.dim() else act
+        # Score the neuron's pre-activation: the same gradient where the unit is on and below
+        # its clip, but not zero for the (many) ReLU6 units saturated at 6.
+        drive = _drive(mode, rec[layer])[0, channel]
+        if drive.dim() and position is None:
+            position = tuple(int(i) for i in torch.unravel_index(drive.argmax(), drive.shape))
+        score = drive[position] if drive.dim() else drive
     grad, = torch.autograd.grad(score, x)
     return grad[0]
+
+
+def _drive(mode, activation):
+    """The pre-activation behind a rectified layer's output (the output itself if unknown)."""
+    return mode.produced.get(id(activation), (None, activation))[1]
 
 
 def deconvnet(model, image, target=None):
@@ -357,15 +370,20 @@ def deconvnet(model, image, target=None):
 
 
 def channels_by_activation(model, image, layer):
-    """Channels of ``layer`` sorted by their strongest activation on ``image``, largest first.
+    """Channels of ``layer`` sorted by their strongest response to ``image``, largest first.
+
+    For a rectified layer the response is the pre-activation (the rectifier's input):
+    it orders channels like the activation, but does not tie the many ReLU6 units
+    clipped at 6. ``guided_backprop`` of ``(layer, channel)`` starts at the same maximum.
 
     Returns:
-        list of ``(channel, max activation)``.
+        list of ``(channel, max response)``.
     """
     x = _as_batch(model, image)
-    with torch.inference_mode(), record(model, [layer]) as rec:
+    mode = _Rectifiers(track=True)
+    with torch.inference_mode(), record(model, [layer]) as rec, mode:
         model(x)
-    act = rec[layer][0]
+    act = _drive(mode, rec[layer])[0]
     peak = act.flatten(1).amax(1) if act.dim() > 1 else act
     order = peak.argsort(descending=True)
     return [(int(c), float(peak[c])) for c in order]
@@ -598,7 +616,20 @@ def clip_map(heatmap, percentile=99.0):
     return (m / scale).clamp(0, 1)
 
 
-__all__ = ["occlusion", "occlusion_baseline", "saliency", "guided_backprop", "deconvnet",
-           "rectified_layers", "channels_by_activation", "cascading_randomization",
-           "randomization_layers", "rank_correlation", "gradient_image", "clip_map", "FILLS",
-           "RULES", "METHODS"]
+__all__ = [
+    "FILLS",
+    "METHODS",
+    "RULES",
+    "cascading_randomization",
+    "channels_by_activation",
+    "clip_map",
+    "deconvnet",
+    "gradient_image",
+    "guided_backprop",
+    "occlusion",
+    "occlusion_baseline",
+    "randomization_layers",
+    "rank_correlation",
+    "rectified_layers",
+    "saliency",
+]

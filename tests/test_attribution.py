@@ -7,10 +7,20 @@ import torch.nn.functional as F
 from captum.attr import Deconvolution, GuidedBackprop, Occlusion, Saliency
 from torch import nn
 
-from helpers import LayerError, leftover_hooks, load_image, load_model
-from helpers.attribution import (cascading_randomization, channels_by_activation, deconvnet,
-                                 gradient_image, guided_backprop, occlusion, occlusion_baseline,
-                                 randomization_layers, rank_correlation, rectified_layers, saliency)
+from helpers import LayerError, leftover_hooks, load_image, load_model, record
+from helpers.attribution import (
+    cascading_randomization,
+    channels_by_activation,
+    deconvnet,
+    gradient_image,
+    guided_backprop,
+    occlusion,
+    occlusion_baseline,
+    randomization_layers,
+    rank_correlation,
+    rectified_layers,
+    saliency,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU")
 SIZE = 64  # small photos keep Captum's occlusion fast; the maths does not depend on size
@@ -104,6 +114,7 @@ def test_tiny_known_answers(act, grad, guided):
     assert torch.allclose(guided_backprop(model, X, 0).flatten(), torch.tensor(guided))
     # Deconvnet ignores the forward pass: W1^T relu((-1, 3)) = (0, -3, 0) for every activation.
     assert torch.allclose(deconvnet(model, X, 0).flatten(), torch.tensor([0.0, -3.0, 0.0]))
+    assert torch.allclose(guided_backprop(model, X, 0, rule="gradient").flatten(), torch.tensor(grad))
 
 
 def test_functional_relu_is_treated_where_captum_is_not():
@@ -296,7 +307,6 @@ def test_smoothgrad_is_mean_of_captum_saliency_on_the_same_noise(offline, cat):
 def test_neuron_guided_backprop_matches_hand_made_objective(resnet, cat):
     """(layer, channel, position) = gradient of that one activation, with the guided rule."""
     layer, ch = "layer2.0", 5
-    from helpers import record
     with torch.no_grad(), record(resnet, [layer]) as rec:
         resnet(cat[None])
     act = rec[layer][0, ch]
@@ -322,18 +332,29 @@ def test_neuron_guided_backprop_matches_hand_made_objective(resnet, cat):
 
 
 def test_neuron_default_position_is_the_strongest(offline, cat):
-    layer = "blocks.5.act1"
-    top, value = channels_by_activation(offline, cat, layer)[0]
-    from helpers import record
-    with torch.no_grad(), record(offline, [layer]) as rec:
+    """Channels and positions are ranked by the pre-activation (bn1 feeds act1 in a block)."""
+    layer, pre = "blocks.5.act1", "blocks.5.bn1"
+    ranked = channels_by_activation(offline, cat, layer)
+    with torch.no_grad(), record(offline, [pre, layer]) as rec:
         offline(cat[None])
-    act = rec[layer][0, top]
-    assert float(act.max()) == pytest.approx(value)
-    pos = tuple(int(i) for i in torch.unravel_index(act.argmax(), act.shape))
+    z, a = rec[pre][0], rec[layer][0]
+    assert torch.equal(a, z.clamp(0, 6))
+    peaks = z.flatten(1).amax(1)
+    assert [c for c, _ in ranked] == peaks.argsort(descending=True).tolist()
+    top, value = ranked[0]
+    assert value == pytest.approx(float(peaks[top]))
+    pos = tuple(int(i) for i in torch.unravel_index(z[top].argmax(), z[top].shape))
     assert torch.equal(guided_backprop(offline, cat, (layer, top)),
                        guided_backprop(offline, cat, (layer, top, pos)))
-    values = [v for _, v in channels_by_activation(offline, cat, layer)]
-    assert values == sorted(values, reverse=True)
+
+
+def test_saturated_relu6_neuron_still_has_a_map(offline, cat):
+    """A unit clipped at 6 has zero gradient; scoring its pre-activation keeps the picture."""
+    layer = "blocks.10.act1"
+    top, value = channels_by_activation(offline, cat, layer)[0]
+    assert value > 6  # saturated on this photo
+    gbp = guided_backprop(offline, cat, (layer, top))
+    assert (gbp != 0).float().mean() > 0.05
 
 
 def test_rectified_layers(offline, resnet, vgg):
@@ -423,19 +444,19 @@ def test_gradient_image_range():
     (lambda m, x: saliency(m, x, 1000), ValueError, r"out of range: valid are 0\.\.999"),
     (lambda m, x: guided_backprop(m, x, -1), ValueError, r"valid are 0\.\.999"),
     (lambda m, x: occlusion(m, x, 1000), ValueError, r"valid are 0\.\.999"),
-    (lambda m, x: occlusion(m, x, window=65), ValueError, r"Window 65 does not fit the 64x64 "
-                                                         r"image: choose 1\.\.64"),
+    (lambda m, x: occlusion(m, x, window=65), ValueError,
+     r"Window 65 does not fit the 64x64 image: choose 1\.\.64"),
     (lambda m, x: occlusion(m, x, stride=0), ValueError, r"Stride must be at least 1 pixel"),
     (lambda m, x: occlusion(m, x, fill="grey"), ValueError, r"choose one of zero, mean, blur"),
     (lambda m, x: guided_backprop(m, x, ("blocks.3", 0)), ValueError,
-     r"'blocks\.3' has no ReLU-like activation.*next rectified layer is 'blocks\.4\.act0'.*"
-     r"Rectified layers: act0, blocks\.0\.act1"),
+     (r"'blocks\.3' has no ReLU-like activation.*next rectified layer is 'blocks\.4\.act0'.*"
+      r"Rectified layers: act0, blocks\.0\.act1")),
     (lambda m, x: guided_backprop(m, x, ("bn0", 0)), ValueError, r"next rectified layer is 'act0'"),
     (lambda m, x: guided_backprop(m, x, ("blocks.3.act0", 144)), ValueError,
      r"Channel 144 is out of range for layer 'blocks\.3\.act0': valid are 0\.\.143"),
     (lambda m, x: guided_backprop(m, x, ("blocks.3.act0", 0, (99, 0))), ValueError, r"Position"),
     (lambda m, x: guided_backprop(m, x, ("blocks.3.actt0", 0)), LayerError, r"blocks\.3\.act0"),
-    (lambda m, x: guided_backprop(m, x, 3, rule="lrp"), ValueError, r"guided, deconvnet"),
+    (lambda m, x: guided_backprop(m, x, 3, rule="lrp"), ValueError, r"guided, deconvnet, gradient"),
     (lambda m, x: saliency(m, x[:2]), ValueError, r"\(3, H, W\)"),
     (lambda m, x: saliency(m, x, "tabbby"), ValueError, r"did you mean.*tabby"),
     (lambda m, x: cascading_randomization(m, x, methods=("lime",)), ValueError, r"saliency"),
