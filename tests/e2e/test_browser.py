@@ -11,11 +11,14 @@ Skipped as a whole when no ``chromium`` is on PATH.
 import base64
 import contextlib
 import json
+import os
 import secrets
 import shutil
 import sys
 import time
+import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -43,17 +46,21 @@ pytestmark = pytest.mark.e2e
 
 KERNEL_IDLE = "Python 3 (ipykernel) | Idle"
 HTML = REPO / "artifacts" / "html"
+HERE = Path(__file__).resolve().parent
 # Lab settings for a quiet, deterministic page: no news/update pop-ups, every cell in the DOM.
 SETTINGS = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false",
                                                     "checkForUpdates": False},
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+    # Never write the executed notebook back (the server refuses too: readonly_contents.py).
+    "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
 }
 
 
 class Lab(Server):
-    def api(self, path, method="GET"):
+    def api(self, path, method="GET", body=None):
         req = urllib.request.Request(self.url + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
                                      headers={"Authorization": f"token {self.token}"})
         with urllib.request.urlopen(req, timeout=30) as r:
             body = r.read()
@@ -79,7 +86,9 @@ def lab(tmp_path_factory):
            f"--LabApp.workspaces_dir={tmp / 'workspaces'}", "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
            "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False",
-           "--LabApp.expose_app_in_browser=True"]  # window.jupyterapp, for the HTML export
+           "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, for the HTML export
+           "--ServerApp.contents_manager_class=readonly_contents.ReadOnlyContentsManager"]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     server = Lab(cmd, env, NOTEBOOK_DIR, f"http://127.0.0.1:{port}", tmp / "jupyterlab.log")
     server.token = token
     try:
@@ -87,6 +96,12 @@ def lab(tmp_path_factory):
         news = server.api("/lab/api/settings/@jupyterlab/apputils-extension:notification")
         assert news["schema"]["properties"]["fetchNews"]["default"] == "false", \
             "settings overrides were not read"
+        docs = server.api("/lab/api/settings/@jupyterlab/docmanager-extension:plugin")
+        assert docs["schema"]["properties"]["autosave"]["default"] is False
+        with pytest.raises(urllib.error.HTTPError, match="403"):  # the notebooks stay untouched
+            server.api("/api/contents/e2e-write-probe.txt", "PUT",
+                       {"type": "file", "format": "text", "content": "x"})
+        assert not (NOTEBOOK_DIR / "e2e-write-probe.txt").exists()
         yield server
     finally:
         server.stop()
@@ -156,6 +171,7 @@ NOTEBOOKS = notebooks()
 def test_notebook_in_jupyterlab(lab, browser, screenshots, nb):
     if nb is None:
         pytest.skip(f"no notebooks in {NOTEBOOK_DIR}")
+    assert not lab.api("/api/kernels"), "a kernel of an earlier notebook is still running"
     context = local_context(browser, lab.url)
     page = context.new_page()
     ok = False
