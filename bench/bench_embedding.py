@@ -11,9 +11,11 @@ Prints two markdown tables:
 2. t-SNE of ``--tsne-points`` real feature vectors (1280-d, offline photo crops): the
    helper (scikit-learn after PCA to 50-d), scikit-learn on the raw 1280-d features, and
    openTSNE (when installed) on the same 50-d input; time and 5-NN accuracy in the map.
-Timings are medians of ``--repeats`` runs; other work on the machine shows up as noise.
+Timings are medians of ``--repeats`` runs taken in rotation; every contender gets the same
+number of threads (see ``--threads``); other work on the machine shows up as noise.
 """
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -107,15 +109,19 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-tsne", action="store_true")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (1 is faster when other jobs share the cores)")
+                        help="threads for every contender (default: helpers.data.cpu_threads)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    from threadpoolctl import threadpool_limits
     model = load_model()
-    print(f"torch {torch.__version__}, offline model {model.name}\n")
-    extraction_table(model, args.images, args.repeats)
-    if not args.skip_tsne:
-        tsne_table(model, args.tsne_points, args.repeats)
+    # Every contender gets the same threads: --threads, else what helpers.data.cpu_threads
+    # picks (1 when other jobs already keep every core busy, else torch's default).
+    with data.cpu_threads(args.threads) as n, threadpool_limits(n):
+        print(f"torch {torch.__version__}, offline model {model.name}, {n} thread(s) for torch, "
+              f"OpenMP and openTSNE (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+              f"cores)\n")
+        extraction_table(model, args.images, args.repeats)
+        if not args.skip_tsne:
+            tsne_table(model, args.tsne_points, args.repeats)
 
 
 if __name__ == "__main__":

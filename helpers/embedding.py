@@ -99,10 +99,15 @@ def tsne_2d(features, perplexity=30.0, seed=0, pca_dims=50):
     x = np.asarray(features, dtype=np.float32)
     if not 1 <= perplexity < len(x):
         raise ValueError(f"perplexity must be in [1, {len(x)}) for {len(x)} points, got {perplexity}.")
-    if pca_dims and x.shape[1] > pca_dims and len(x) > pca_dims:
-        x = PCA(n_components=pca_dims, random_state=seed).fit_transform(x)
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
-                random_state=seed).fit_transform(x)
+    from threadpoolctl import threadpool_limits
+
+    from .data import busy_cpu
+    # On a CPU that other jobs keep busy, one OpenMP thread is much faster than several.
+    with threadpool_limits(1 if busy_cpu() else None):
+        if pca_dims and x.shape[1] > pca_dims and len(x) > pca_dims:
+            x = PCA(n_components=pca_dims, random_state=seed).fit_transform(x)
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
+                    random_state=seed).fit_transform(x)
 
 
 # --------------------------------------------------------------------------- image maps

@@ -7,6 +7,7 @@ Fields of Convolutional Neural Networks", Distill 2019; the top-patch view is
 from Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks",
 ECCV 2014, and Girshick et al., "Rich feature hierarchies", CVPR 2014.
 """
+import contextlib
 import functools
 from collections import namedtuple
 
@@ -17,7 +18,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from . import hooks
-from .data import ImageSet, _on_disk, cached, layer_outputs, model_identity
+from .data import ImageSet, _on_disk, cached, cpu_threads, layer_outputs, model_identity
 
 ReceptiveField = namedtuple("ReceptiveField", "size stride offset")
 ReceptiveField.__doc__ = ("Receptive field of a layer's units in input pixels: side ``size``, "
@@ -229,8 +230,9 @@ def _by_gradient(model, layer, size):
     params = _linearized_params(model)
     x = torch.ones(4, 3, size, size, device=param.device, dtype=param.dtype, requires_grad=True)
     handles = _linearizing_hooks(model)
+    threads = cpu_threads() if param.device.type == "cpu" else contextlib.nullcontext()
     try:
-        with torch.enable_grad():
+        with threads, torch.enable_grad():
             out = _functional_run_to(model, params, layer, x)
             if out is None or out.dim() != 4:
                 raise ValueError(f"Units of {layer!r} have no spatial position: each one sees the "

@@ -202,3 +202,18 @@ def test_hooks_removed_when_extraction_fails(model, tiny):
     with pytest.raises(KeyboardInterrupt):
         data.features(model, tiny, transform=boom, cache=False, progress=False)
     assert helpers.leftover_hooks(model) == []
+
+
+def test_one_thread_on_a_busy_cpu_and_restored_after(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(data.os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    assert data.busy_cpu()
+    with data.cpu_threads() as n:
+        assert n == 1 and torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    monkeypatch.setattr(data.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    with data.cpu_threads() as n:
+        assert n == before == torch.get_num_threads()
+    with pytest.raises(RuntimeError), data.cpu_threads(1):
+        raise RuntimeError
+    assert torch.get_num_threads() == before
