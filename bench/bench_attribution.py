@@ -14,6 +14,7 @@ Timings are the median of ``--repeats`` runs; other work on the machine shows up
 """
 import argparse
 import copy
+import os
 import statistics
 import sys
 import time
@@ -48,13 +49,19 @@ def main():
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per occlusion setting")
     parser.add_argument("--ppe", type=int, nargs="+", default=[1, 4, 8, 32],
                         help="Captum perturbations_per_eval settings to try")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for every contender (1 helps when other jobs load the CPU)")
     args = parser.parse_args()
     from captum.attr import Occlusion
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     model, x = load_model(), load_image("chelsea", args.size)
     target = 285  # Egyptian cat, the top-1 class
     n = (-(-(args.size - args.window) // args.stride) + 1) ** 2
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, offline model, "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
+          f"{os.getloadavg()[0]:.1f}, offline model, "
           f"{args.size} px, window {args.window}, stride {args.stride}: {n} occluded copies\n")
 
     print("| occlusion | time (s) | copies/s | speed-up of ours | max diff / max |")
