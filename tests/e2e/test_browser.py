@@ -160,6 +160,21 @@ def _export_html(page, nb, panel):
     (HTML / f"{nb.stem}.html").write_text(body, encoding="utf-8")
 
 
+class Clock:
+    """Seconds per phase of a test, for the report: where the suite's time goes."""
+
+    def __init__(self):
+        self.laps, self._last = {}, time.monotonic()
+
+    def lap(self, name):
+        now = time.monotonic()
+        self.laps[name], self._last = now - self._last, now
+
+    def __str__(self):
+        return ", ".join(f"{k} {v:.1f} s" for k, v in self.laps.items()) + \
+            f"; total {sum(self.laps.values()):.1f} s"
+
+
 def _presentation_mode(page):
     return page.locator(".jp-LabShell.jp-mod-presentationMode").count() == 1
 
@@ -174,13 +189,14 @@ def test_notebook_in_jupyterlab(lab, browser, screenshots, nb):
     assert not lab.api("/api/kernels"), "a kernel of an earlier notebook is still running"
     context = local_context(browser, lab.url)
     page = context.new_page()
-    ok = False
+    ok, clock = False, Clock()
     try:
         page.goto(f"{lab.url}/lab/workspaces/e2e-{nb.stem}/tree/{quote(nb.name)}"
                   f"?token={lab.token}")
         status = page.locator(".jp-StatusBar-Widget").get_by_text(KERNEL_IDLE)
         status.wait_for(timeout=180_000)
         assert page.locator(".jp-Dialog").count() == 0, "a dialog is blocking the notebook"
+        clock.lap("open")
 
         _menu(page, "Run", command="runmenu:run-all")
         _wait_until_run(page, RUN_TIMEOUT_S)
@@ -188,6 +204,7 @@ def test_notebook_in_jupyterlab(lab, browser, screenshots, nb):
         assert not errors, f"{nb.name}: a cell failed:\n" + "\n".join(errors)
         missed = [p for p in _prompts(page) if not any(ch.isdigit() for ch in p)]
         assert not missed, f"{nb.name}: {len(missed)} code cells did not run"
+        clock.lap("run all")
 
         # What an instructor shows live: View > Appearance > Presentation Mode.
         _menu(page, "View", "Appearance", command="application:toggle-presentation-mode")
@@ -200,11 +217,13 @@ def test_notebook_in_jupyterlab(lab, browser, screenshots, nb):
         panel.scroll_into_view_if_needed()
         panel.screenshot(path=screenshots / f"{nb.stem}_before.png")
         _export_html(page, nb, panel)
+        clock.lap("export")
         moved, before, after = move_first_slider(page, panel)
         assert after and after != before, f"{nb.name}: figure unchanged after moving {moved}"
         _wait_until_run(page, RUN_TIMEOUT_S)
         errors = error_texts(page)
         assert not errors, f"{nb.name}: error after moving {moved}:\n" + "\n".join(errors)
+        clock.lap("slider")
         panel.screenshot(path=screenshots / f"{nb.stem}.png")
         _menu(page, "View", "Appearance", command="application:toggle-presentation-mode")
         assert not _presentation_mode(page)
@@ -215,3 +234,5 @@ def test_notebook_in_jupyterlab(lab, browser, screenshots, nb):
                 page.screenshot(path=screenshots / f"{nb.stem}_failure.png", full_page=True)
         context.close()
         lab.shutdown_kernels(nb.name)
+        clock.lap("rest")
+        print(f"{nb.stem}: {clock}")  # shown with -s, or in the report of a failure
