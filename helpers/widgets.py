@@ -83,7 +83,8 @@ def panel(fn, **controls):
     changes. Returns the ``ipywidgets.interactive`` object: its ``children`` are the
     controls then the Output, ``result`` is the last figure (what tests inspect).
     """
-    ui = W.interactive(fn, **controls)
+    # auto_display: show the returned figure (interactive's default only calls fn).
+    ui = W.interactive(fn, {"auto_display": True}, **controls)
     PANELS.append(ui)
     box = W.HBox([W.VBox(list(ui.children[:-1]), layout=W.Layout(min_width="360px")),
                   ui.children[-1]])

@@ -2,7 +2,7 @@
 
 Each notebook runs in a real kernel (nbclient); a probe cell then moves every control of
 every panel (``helpers.widgets.PANELS``) to random and edge values with a fixed seed, and
-checks: the figure changes, no error reaches the output, no hooks remain, the models'
+checks: the figure changes and is shown, no error reaches the output, no hooks remain, the models'
 modules and weights are unchanged, and memory does not grow when the same moves repeat.
 """
 import json
@@ -59,6 +59,8 @@ def _run(plan):
         panel.children[c_i].value = value
         assert not _errors(panel), (p_i, panel.children[c_i].description, value, _errors(panel)[0]["evalue"])
         assert isinstance(panel.result, matplotlib.figure.Figure), type(panel.result)
+        assert any("image/png" in o.get("data", {}) for o in panel.children[-1].outputs), \
+            "the panel computed a figure but does not show it"
 
 # 1. A move changes the figure (first panel, first control that changes the drawing).
 _changed = None
