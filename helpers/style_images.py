@@ -13,7 +13,6 @@ message, or (``fallback=True``) warns and returns an offline style.
 import hashlib
 import json
 import os
-import socket
 import urllib.parse
 import urllib.request
 import warnings
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .images import ImageError, load_image
+from .models import _online  # one reachability check for every download
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "paintings"
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024       # FileUpload: larger files are refused
@@ -91,15 +91,6 @@ PAINTINGS = {
 }
 
 STYLES = list(OFFLINE) + list(PAINTINGS)
-
-
-def _online(url, timeout=3.0):
-    host = urllib.parse.urlparse(url).hostname
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def _sha256(path):
