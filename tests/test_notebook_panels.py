@@ -53,10 +53,18 @@ def _moves(n):
             plan.append((p_i, panel.children.index(controls[c_i]), _value_for(controls[c_i])))
     return plan
 
+def _options(c):
+    return [o[1] if isinstance(o, tuple) else o for o in c.options]
+
 def _run(plan):
-    for p_i, c_i, value in plan:
+    for i, (p_i, c_i, value) in enumerate(plan):
         panel = _w.PANELS[p_i]
-        panel.children[c_i].value = value
+        control = panel.children[c_i]
+        if hasattr(control, "options") and value not in _options(control):
+            # Options that follow another control (e.g. the photo's top-5 classes): pick a
+            # current one, deterministically so that the second pass repeats the first.
+            value = _options(control)[i % len(_options(control))]
+        control.value = value
         assert not _errors(panel), (p_i, panel.children[c_i].description, value, _errors(panel)[0]["evalue"])
         assert isinstance(panel.result, matplotlib.figure.Figure), type(panel.result)
         assert any("image/png" in o.get("data", {}) for o in panel.children[-1].outputs), \
