@@ -30,8 +30,8 @@ from e2e_support import (
 
 pytestmark = pytest.mark.e2e
 
-# 08 is left out: its Voila page hung past the 420 s limit twice in clean-clone runs (the kernel
-# started, the page never connected); it still passes in JupyterLab. Open on issue 7.
+# 08 is left out: in clean-clone runs its Voila page showed no slider beside an image within the
+# 420 s limit (twice); it passes in JupyterLab. Open on issue 7.
 DASHBOARDS = ["01", "03", "06"]
 
 
