@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from .hooks import get_layer
 from .images import center_crop_resize
-from .inversion import channels_last, evaluate, feature_distance, features, small_image_threads
+from .inversion import (_batch, channels_last, evaluate, feature_distance, features,
+                        small_image_threads)
 from .objectives import Objective, tv
 from .optimize import optimize
 from .params import fourier_image, pixel_image
@@ -265,14 +266,6 @@ def _size(size):
         return size, size
     h, w = (int(s) for s in size)
     return h, w
-
-
-def _batch(image):
-    if image.dim() == 3:
-        image = image[None]
-    if image.dim() != 4 or image.shape[1] != 3:
-        raise ValueError(f"Expected a (3, H, W) image in [0, 1], got shape {tuple(image.shape)}.")
-    return image
 
 
 def _param(kind, init, sd=0.1, seed=0):
