@@ -25,7 +25,7 @@ NB ?= 01
 PORT ?= 8866
 PRESENT_NB = $(firstword $(wildcard notebooks/$(NB)_*.ipynb notebooks/$(NB)*.ipynb))
 
-present: setup    ## dashboard of one notebook's widget panels in Voila: make present NB=06
+present: setup    ## dashboard of one notebook's widget panels in Voila: make present NB=08
 	@test -n "$(PRESENT_NB)" || { echo "no notebook notebooks/$(NB)_*.ipynb"; exit 1; }
 	$(VENV)/bin/voila $(PRESENT_NB) --Voila.ip=127.0.0.1 --port=$(PORT) --show_tracebacks=True
 

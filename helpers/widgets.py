@@ -5,9 +5,12 @@ notebook calls the function once with defaults (so headless runs exercise it)
 and ``panel`` wires the same function to sliders.
 """
 import functools
+import sys
 
 import ipywidgets as W
+from IPython import get_ipython
 from IPython.display import display
+from IPython.utils.capture import capture_output
 
 from . import hooks, models
 from .images import PHOTOS, SAMPLES
@@ -76,6 +79,44 @@ def toggle(value=True, description=""):
     return W.Checkbox(value=value, description=description, style=_STYLE, indent=False)
 
 
+class _Interactive(W.interactive):
+    """``ipywidgets.interactive`` whose first drawing goes into the Output widget's state.
+
+    The first call runs while the cell executes; interactive shows it by capturing display
+    messages into the Output widget, which a notebook-executing front end (Voila, nbclient)
+    has to mimic, and Voila 0.5 then sometimes waits forever for the cell's reply
+    (voila-dashboards/voila#1428). Setting ``outputs`` directly sends plain widget state,
+    which every front end renders. Later redraws (a control moved) are interactive's own.
+    """
+
+    def update(self, *args):
+        if args or get_ipython() is None:
+            return super().update(*args)
+        self.kwargs = {w._kwarg: w.get_interact_value() for w in self.kwargs_widgets}
+        outputs = []
+        with capture_output() as cap:
+            try:
+                self.result = self.f(**self.kwargs)
+            except Exception:  # noqa: BLE001 - shown in the panel, as interactive does
+                self.result = None
+                outputs.append(_error_output(*sys.exc_info()))
+        streams = [{"output_type": "stream", "name": name, "text": text}
+                   for name, text in (("stdout", cap.stdout), ("stderr", cap.stderr)) if text]
+        shown = [_display_output(o.data, o.metadata) for o in cap.outputs]
+        if self.result is not None:
+            shown.append(_display_output(*get_ipython().display_formatter.format(self.result)))
+        self.out.outputs = tuple(streams + shown + outputs)
+
+
+def _display_output(data, metadata):
+    return {"output_type": "display_data", "data": data, "metadata": metadata}
+
+
+def _error_output(etype, value, tb):
+    stb = get_ipython().InteractiveTB.structured_traceback(etype, value, tb)
+    return {"output_type": "error", "ename": etype.__name__, "evalue": str(value), "traceback": stb}
+
+
 def panel(fn, **controls):
     """Show ``controls`` in a column beside the live output of ``fn(**values)``.
 
@@ -84,7 +125,7 @@ def panel(fn, **controls):
     controls then the Output, ``result`` is the last figure (what tests inspect).
     """
     # auto_display: show the returned figure (interactive's default only calls fn).
-    ui = W.interactive(fn, {"auto_display": True}, **controls)
+    ui = _Interactive(fn, {"auto_display": True}, **controls)
     PANELS.append(ui)
     box = W.HBox([W.VBox(list(ui.children[:-1]), layout=W.Layout(min_width="360px")),
                   ui.children[-1]])

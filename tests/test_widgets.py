@@ -47,3 +47,46 @@ def test_model_picker_offers_only_what_loads_now():
     picker = widgets.model_picker()
     assert picker.value == "efficientnet_lite0"
     assert all(helpers.models.is_cached(n) for n in picker.options)
+
+
+@pytest.fixture
+def shell():
+    """An IPython shell as in a kernel (get_ipython() answers), torn down afterwards."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    yield ip
+    InteractiveShell.clear_instance()
+
+
+class _Png:
+    def _repr_png_(self):
+        return b"\x89PNG fake"
+
+
+def test_first_drawing_in_a_kernel_is_widget_state_not_captured_messages(shell, monkeypatch):
+    # Captured display messages hang Voila at random (voila#1428): the first drawing must not
+    # enter the Output widget's context; later redraws do, as ipywidgets.interactive does.
+    entered = []
+    monkeypatch.setattr(widgets.W.Output, "__enter__", lambda self: entered.append(self))
+    monkeypatch.setattr(widgets.W.Output, "__exit__", lambda self, *a: None)
+
+    def draw(k):
+        print("drawing", k)
+        return _Png()
+    ui = widgets.panel(draw, k=widgets.int_slider(3, 1, 10))
+    outputs = ui.children[-1].outputs
+    assert entered == []
+    assert [o["output_type"] for o in outputs] == ["stream", "display_data"]
+    assert outputs[0]["text"] == "drawing 3\n" and "image/png" in outputs[1]["data"]
+    ui.children[0].value = 4
+    assert entered == [ui.children[-1]]
+
+
+def test_first_drawing_error_shows_in_the_panel(shell):
+    def draw(k):
+        raise ValueError(f"channel {k} is out of range")
+    ui = widgets.panel(draw, k=widgets.int_slider(3, 1, 10))
+    error, = ui.children[-1].outputs
+    assert error["output_type"] == "error" and error["ename"] == "ValueError"
+    assert "channel 3 is out of range" in error["evalue"] and ui.result is None
