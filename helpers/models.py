@@ -232,9 +232,9 @@ def inference_copy(model, example):
 
     Every BatchNorm is folded into the convolution that feeds it, activations work in
     place and the weights go channels-last: on a CPU this about halves the time of a
-    forward pass of EfficientNet-Lite0 (see bench/bench_attribution.py). The copy is checked against
-    ``model`` on ``example`` (a batch), kept for the session and rebuilt when a parameter
-    changes. ``model`` itself comes back when it trains, has nothing to fold, or the
+    forward pass of EfficientNet-Lite0 (see bench/bench_attribution.py). The copy is
+    checked against ``model`` on ``example`` (a batch), kept for the session and rebuilt
+    when a parameter changes. ``model`` itself comes back when it trains, has nothing to fold, or the
     check fails (for a network that also uses a convolution's output elsewhere).
     """
     if model.training:
