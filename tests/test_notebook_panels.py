@@ -29,9 +29,12 @@ def _snapshot():
                 {n: t.detach().clone() for n, t in v.state_dict().items()}) for k, v in _models.items()}
 _before = _snapshot()
 
+def _options(c):
+    return [o[1] if isinstance(o, tuple) else o for o in c.options]
+
 def _value_for(c):
     if isinstance(c, (_W.Dropdown, _W.ToggleButtons, _W.RadioButtons, _W.Select)):
-        return _rng.choice([o[1] if isinstance(o, tuple) else o for o in c.options])
+        return _rng.choice(_options(c))
     if isinstance(c, _W.Checkbox):
         return not c.value
     if isinstance(c, _W.FloatLogSlider):
@@ -52,9 +55,6 @@ def _moves(n):
             c_i = _rng.randrange(len(controls))
             plan.append((p_i, panel.children.index(controls[c_i]), _value_for(controls[c_i])))
     return plan
-
-def _options(c):
-    return [o[1] if isinstance(o, tuple) else o for o in c.options]
 
 def _run(plan):
     for i, (p_i, c_i, value) in enumerate(plan):
