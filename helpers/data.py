@@ -281,12 +281,33 @@ def model_identity(model):
     return f"{getattr(model, 'name', type(model).__name__)}:{h.hexdigest()}"
 
 
-def transform_identity(transform):
-    """A stable description of a transform, or None when it has none (then nothing is cached)."""
+def transform_identity(transform, probe=None):
+    """A stable description of a transform, or None when it has none (then nothing is cached).
+
+    A module's weights and train/eval mode are part of it (its ``repr`` leaves them out), and
+    a transform that gives different results for the same ``probe`` batch under different
+    seeds (a random crop, a colour jitter) has none: its features are computed afresh.
+    """
     if transform is None:
         return "none"
     key = getattr(transform, "cache_key", None) or repr(transform)
-    return None if " at 0x" in key else key
+    if " at 0x" in key:
+        return None
+    if isinstance(transform, torch.nn.Module):
+        key += f"|{model_identity(transform)}|training={transform.training}"
+    if probe is not None and _random(transform, probe):
+        return None
+    return key
+
+
+def _random(transform, probe, seeds=8):
+    """Whether ``transform`` gives different results for ``probe`` under different seeds."""
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        results = []
+        for seed in range(seeds):
+            torch.manual_seed(seed)
+            results.append(transform(probe))
+    return any(not torch.equal(results[0], r) for r in results[1:])
 
 
 def _key(fields):
@@ -439,8 +460,8 @@ def features(model, data, layer="pool", reduce="avg", size=None, transform=None,
         reduce: how a (C, H, W) output becomes a vector: ``"avg"`` (global average,
             C numbers), ``"max"``, or ``"flatten"`` (C*H*W numbers).
         size: resize images to ``size`` x ``size`` before the model (None: as they are).
-        transform: extra callable applied to each batch; it needs a stable ``repr`` (or a
-            ``cache_key`` attribute) to be cached.
+        transform: extra callable applied to each batch; it is cached only when it has a
+            stable ``repr`` (or a ``cache_key`` attribute) and is not random.
         cache: False recomputes and stores nothing.
     Returns:
         (N, D) float32 CPU tensor.
@@ -451,21 +472,26 @@ def features(model, data, layer="pool", reduce="avg", size=None, transform=None,
     images = data.images if isinstance(data, ImageSet) else data
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(f"Expected (N, 3, H, W) images, got shape {tuple(images.shape)}.")
-    tkey = transform_identity(transform)
+
+    def resized(x):
+        if size is None:
+            return x
+        return F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True,
+                             align_corners=False)
+
+    def prepared(start_stop):
+        x = resized(images[start_stop])
+        return transform(x) if transform is not None else x
+
+    tkey = transform_identity(transform, probe=resized(images[:2])) if cache else None
     fields = None
-    if cache and tkey is not None:
+    if tkey is not None:
         content = data.fingerprint() if isinstance(data, ImageSet) else \
             ImageSet(images, torch.zeros(0, dtype=torch.long), [], "tensor").fingerprint()
         fields = dict(kind="features", model=model_identity(model), layer=layer, reduce=reduce,
                       data=content, size=size, transform=tkey)
 
     def compute():
-        def prepared(start_stop):
-            x = images[start_stop]
-            if size is not None:
-                x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True,
-                                  align_corners=False)
-            return transform(x) if transform is not None else x
         return {"features": layer_outputs(model, layer, _Batches(images, prepared), batch_size,
                                           fn=lambda out: _reduce(out, reduce), progress=progress)}
     return cached(fields, compute, cache_dir if cache else False, prefix="features")["features"]

@@ -111,6 +111,22 @@ def _pil_to_array(img):
     return np.asarray(img)
 
 
+def _shrink(img, min_side):
+    """Box-reduce a huge photo by a whole factor while its short side stays >= ``min_side``.
+
+    Converting a 100-megapixel photo to floats first would need gigabytes; the
+    antialiased resize that follows is unchanged in effect.
+    """
+    factor = min(img.size) // min_side
+    if factor < 2:
+        return img
+    if img.mode.startswith("I;16"):
+        img = img.convert("I")  # 16-bit: reduce works on 32-bit integers, values unchanged
+    elif img.mode in ("P", "1"):
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    return img.reduce(factor)
+
+
 def center_crop_resize(image, size):
     """(3, H, W) -> (3, size, size): crop the central square, resize with antialiasing."""
     _, h, w = image.shape
@@ -130,6 +146,8 @@ def load_image(source, size=224):
         size: output side in pixels; ``None`` keeps the original size and aspect.
     """
     img = _open(source)
+    if isinstance(img, Image.Image) and size is not None:
+        img = _shrink(img, 2 * size)
     array = _pil_to_array(img) if isinstance(img, Image.Image) else img
     tensor = torch.from_numpy(np.ascontiguousarray(_to_float(array))).permute(2, 0, 1)
     return tensor if size is None else center_crop_resize(tensor, size)

@@ -37,8 +37,7 @@ from .params import fourier_image, pixel_image
 #   noisier textures;
 # * five layers from 1/2 to 1/16 resolution, the deepest ``blocks.8.act0``: deeper ones
 #   (1/32) add little at 128-192 px but cost time;
-# * weights rise with depth because deep Gram entries are smaller (the expanded layers
-#   have hundreds of channels and 1/(4 N^2) divides them away);
+# * equal weights (1.0 each), as Gatys et al. (2015) use for VGG;
 # * the content layer ``blocks.5`` (80 channels at 1/16) keeps shapes but not textures;
 # * a little total variation (1.0, a mean over pixels) removes the stride-2 checkerboard;
 # * the decorrelated Fourier parameterization (Olah et al., 2017) matters most: optimizing

@@ -4,6 +4,7 @@ import socket
 import numpy as np
 import pytest
 import torch
+import torchvision
 from PIL import Image
 
 import helpers
@@ -194,6 +195,26 @@ def test_unstable_transform_is_computed_not_cached(model, tiny, tmp_path):
     assert list(tmp_path.iterdir()) == []
     assert torch.allclose(got, data.features(model, tiny.images.flip(-1), cache=False, progress=False),
                           atol=1e-4)
+
+
+def test_module_weights_and_randomness_are_part_of_the_transform_key(model, tiny, tmp_path):
+    """Two 1x1 convs print the same repr; a random flip is never reused from disk."""
+    def conv(scale):
+        c = torch.nn.Conv2d(3, 3, 1, bias=False)
+        with torch.no_grad():
+            c.weight.copy_(scale * torch.eye(3).view(3, 3, 1, 1))
+        return c
+    assert repr(conv(1.0)) == repr(conv(0.5))
+    full = data.features(model, tiny, transform=conv(1.0), cache_dir=tmp_path, progress=False)
+    half = data.features(model, tiny, transform=conv(0.5), cache_dir=tmp_path, progress=False)
+    assert torch.allclose(half, data.features(model, tiny.images * 0.5, cache=False,
+                                              progress=False), atol=1e-4)
+    assert not torch.allclose(full, half)
+
+    files = set(tmp_path.iterdir())
+    data.features(model, tiny, transform=torchvision.transforms.RandomHorizontalFlip(),
+                  cache_dir=tmp_path, progress=False)
+    assert set(tmp_path.iterdir()) == files
 
 
 def test_hooks_removed_when_extraction_fails(model, tiny):

@@ -20,6 +20,22 @@ def test_class_visualization_is_classified_as_the_class(model, target):
     assert leftover_hooks(model) == []
 
 
+def test_a_class_image_that_drifts_to_another_class_starts_again(model, monkeypatch):
+    """A class image the model does not call that class (p < 0.9) restarts from new noise."""
+    import helpers.featurevis as fv
+    from helpers.optimize import Result
+    seeds, probabilities = [], iter([0.2, 0.95])
+
+    def fake_optimize(*args, seed, **kwargs):
+        seeds.append(seed)
+        return Result(image=torch.zeros(1, 3, 8, 8))
+    monkeypatch.setattr(fv, "optimize", fake_optimize)
+    monkeypatch.setattr(fv, "_class_probability", lambda *args: next(probabilities))
+    assert visualize(model, "flamingo", seed=3).attempts == 2 and seeds == [3, 4]
+    seeds.clear()
+    assert visualize(model, 10, "blocks.8").attempts == 1 and seeds == [0]  # a neuron: no retry
+
+
 @pytest.mark.parametrize("layer,channel", [("blocks.8", 10), ("blocks.12", 40)])
 def test_neuron_activation_rises_tenfold(model, layer, channel):
     start = pixel_image(DEFAULTS["size"], sd=0.05, seed=0)()  # the start visualize uses

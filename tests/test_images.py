@@ -5,6 +5,7 @@ from PIL import Image
 
 import helpers
 from helpers import ImageError, load_image
+from helpers.images import _shrink, center_crop_resize
 
 
 @pytest.mark.parametrize("name", list(helpers.SAMPLES))
@@ -42,6 +43,21 @@ def test_huge_jpeg_loads_quickly_and_is_cropped(tmp_path):
     Image.fromarray(rng.integers(0, 255, (3000, 9000, 3), np.uint8)).save(tmp_path / "big.jpg")
     img = load_image(tmp_path / "big.jpg", 224)
     assert img.shape == (3, 224, 224)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "I;16", "P"])
+def test_huge_photo_is_reduced_before_floats_with_the_same_result(mode):
+    """A 4000 x 2400 photo shrinks by a whole factor first; the picture is unchanged."""
+    y, x = np.mgrid[0:2400, 0:4000]
+    wave = (np.sin(x / 150.0) * np.cos(y / 90.0) + 1) / 2
+    if mode == "I;16":
+        img = Image.fromarray((wave * 65535).astype(np.uint16))
+    else:
+        img = Image.fromarray((wave * 255).astype(np.uint8)).convert(mode)
+    full = center_crop_resize(load_image(img, None), 96)
+    small = load_image(img, 96)
+    assert _shrink(img, 192).size == (334, 200)  # reduced by 12 (2400 // 192), rounded up
+    assert (small - full).abs().max() < 0.02
 
 
 def test_text_file_gives_clear_error(tmp_path):
