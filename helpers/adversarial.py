@@ -116,6 +116,9 @@ def targeted_attack(model, images, targets, eps=4 / 255, steps=20, step_size=Non
         active, waiting = active + waiting[:take], waiting[take:]
         idx = torch.tensor(active, device=dev)
         grad, logits = _ce_grad(model, x[idx], targets[idx])
+        if not torch.isfinite(grad).all():
+            raise FloatingPointError("The attack's gradient became NaN or infinite; check the "
+                                     "model and the images (finite values in [0, 1]).")
         hit = logits.argmax(1) == targets[idx]
         success[idx[hit]] = True
         go = ~hit & (count[idx] < steps)

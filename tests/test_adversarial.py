@@ -32,6 +32,20 @@ def test_attack_input_checks(model, cat):
         fgsm(model, cat, 1000)
 
 
+def test_attack_stops_with_a_clear_error_when_the_gradient_is_nan(cat):
+    class Broken(torch.nn.Module):
+        classes = [str(i) for i in range(10)]
+
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return x.flatten(1)[:, :10] * self.weight * float("nan")
+    with pytest.raises(FloatingPointError, match="NaN"):
+        targeted_attack(Broken(), cat, 3, steps=2)
+
+
 def test_fgsm_equals_its_formula(model, cat):
     label = predict(model, cat, k=1)[0][0][0]
     adv = fgsm(model, cat, label, eps=EPS)[0]
@@ -77,6 +91,17 @@ def test_attack_all_imagenet_samples(model, imagenet_samples):
     with torch.no_grad():
         preds = model(r.images[r.success]).argmax(1)
     assert torch.equal(preds, targets[r.success])
+
+
+@pytest.mark.slow
+def test_fgsm_error_rates_on_imagenet_samples(model, imagenet_samples):
+    """FGSM at 1, 2, 4, 8 /255 turns most correct answers wrong (the rates are printed)."""
+    photos, labels, _ = imagenet_samples_tensors(imagenet_samples)
+    rates = fgsm_error_rates(model, photos, labels)
+    print("\nFGSM top-1 error: " + ", ".join(f"{round(255 * e)}/255 {r:.0%}" for e, r in
+                                              rates.items()))
+    assert rates[0.0] <= 0.2  # the clean photos: the model is right on >= 80 %
+    assert all(rates[e] >= rates[0.0] + 0.5 for e in (1 / 255, 2 / 255, 4 / 255, 8 / 255))
 
 
 def imagenet_samples_tensors(files):

@@ -246,7 +246,9 @@ def test_occlusion_matches_captum(name, window, stride, request, cat):
     ref = _captum_occlusion(model, cat, 281, window, stride, 0.0)
     got = occlusion(model, cat, 281, window=window, stride=stride, fill="zero", fast=False)
     assert got.shape == (SIZE, SIZE) and ref.abs().max() > 0
-    assert rel_err(got, ref) < 1e-5
+    # float32 rounding: up to 1.1e-5 of the map's maximum (untrained VGG, whose
+    # probability changes are tiny); a misplaced or mis-averaged window is off by ~1.
+    assert rel_err(got, ref) < 5e-5
 
 
 @pytest.mark.slow
@@ -266,7 +268,9 @@ def test_occlusion_fills_match_captum_with_same_baseline(offline, cat, fill):
 def test_occlusion_batch_size_does_not_change_the_map(offline, cat):
     a = occlusion(offline, cat, 285, window=24, stride=10, batch_size=1)
     b = occlusion(offline, cat, 285, window=24, stride=10, batch_size=7)
-    assert torch.allclose(a, b, atol=1e-6)
+    # float32 kernels differ by batch size (up to 6e-7 here, more on other CPUs); a copy
+    # put in the wrong place would differ by the map's own scale (~0.2).
+    assert (a - b).abs().max() < 1e-5, (a - b).abs().max()
 
 
 def test_occlusion_finds_the_evidence():

@@ -70,6 +70,12 @@ def _run(plan):
         assert any("image/png" in o.get("data", {}) for o in panel.children[-1].outputs), \
             "the panel computed a figure but does not show it"
 
+def _png(fig):
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
 # 1. A move changes the figure (first panel, first control that changes the drawing).
 _changed = None
 if _w.PANELS:
@@ -80,7 +86,7 @@ if _w.PANELS:
         if _v is None or _v == _c.value:
             continue
         _c.value = _v
-        _changed = _p.result is not _first
+        _changed = _png(_p.result) != _png(_first)  # the pixels, not just a new object
         break
 
 # 2. Random and edge moves, twice the same sequence: the second pass must not grow memory.

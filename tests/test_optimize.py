@@ -171,6 +171,26 @@ def test_optimizer_factory_and_fourier_parameterization(cat):
     assert -r.history[-1] > start + 0.1 and 0 <= r.image.min() and r.image.max() <= 1
 
 
+def _high_frequency_share(image):
+    """Fraction of the image's spectral energy above a quarter of the sampling rate."""
+    spec = torch.fft.rfft2(image - image.mean((-2, -1), keepdim=True)).abs() ** 2
+    fy = torch.fft.fftfreq(image.shape[-2]).abs()[:, None]
+    fx = torch.fft.rfftfreq(image.shape[-1])[None]
+    high = torch.maximum(fy, fx) > 0.25
+    return (spec[..., high].sum() / spec.sum()).item()
+
+
+def test_fourier_image_starts_smooth_and_colour_correlated():
+    """The 1/f spectrum scaling favours low frequencies; the colour matrix couples R, G, B."""
+    fourier = fourier_image(64, sd=0.5, seed=0)()
+    pixels = fourier_image(64, fft=False, sd=0.5, seed=0)()
+    assert _high_frequency_share(fourier) < 0.3 * _high_frequency_share(pixels)
+    rgb = torch.corrcoef(fourier[0].reshape(3, -1))
+    independent = torch.corrcoef(fourier_image(64, decorrelate=False, sd=0.5, seed=0)()[0]
+                                 .reshape(3, -1))
+    assert rgb[0, 1] > 0.5 and independent[0, 1].abs() < 0.3
+
+
 @pytest.mark.parametrize("decorrelate,fft", [(True, True), (False, True), (True, False)])
 def test_fourier_image_reproduces_an_initial_photo(cat, decorrelate, fft):
     x = cat[:, :40, :50].clamp(0.01, 0.99)

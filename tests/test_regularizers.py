@@ -95,13 +95,14 @@ def test_bad_strengths_are_clear_errors():
         blur_every(0, 1.0)
 
 
-def test_tv_optimization_lowers_total_variation():
+@pytest.mark.parametrize("beta", [1.0, 2.0])
+def test_tv_optimization_lowers_total_variation(beta):
     """A model-free run: only the TV penalty, so the image must get smoother."""
     model = torch.nn.Conv2d(3, 1, 1).requires_grad_(False)
     param = pixel_image(noise(1, 32))
-    before = total_variation(param()).item()
-    result = optimize(model, param, tv(1.0), steps=30, lr=0.02, progress=False)
-    assert total_variation(result.image).item() < 0.3 * before
+    before = total_variation(param(), beta).item()
+    result = optimize(model, param, tv(1.0, beta), steps=30, lr=0.02, progress=False)
+    assert total_variation(result.image, beta).item() < 0.3 * before
     assert result.history[-1] < result.history[0]
 
 
