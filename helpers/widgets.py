@@ -27,11 +27,11 @@ def model_picker(value=models.OFFLINE, options=None):
                       description="model", style=_STYLE, layout=_LAYOUT)
 
 
-def layer_picker(model, value=None, options=None, size=224):
+def layer_picker(model, value=None, options=None, size=224, description="layer"):
     """Dropdown of the model's main layers (see ``hooks.main_layers``)."""
     options = list(options or hooks.main_layers(model, size))
     return W.Dropdown(options=options, value=value if value in options else options[len(options) // 2],
-                      description="layer", style=_STYLE, layout=_LAYOUT)
+                      description=description, style=_STYLE, layout=_LAYOUT)
 
 
 def channel_slider(model, layer_widget, value=0, size=224, description="channel"):
