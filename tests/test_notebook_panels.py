@@ -1,7 +1,7 @@
 """Drive every notebook's widget panels headless, the way a restless student would.
 
-Each notebook runs in a real kernel (nbclient); a probe cell then moves every control of
-every panel (``helpers.widgets.PANELS``) to random and edge values with a fixed seed, and
+Each notebook runs in a real kernel (nbclient) and the printed values that matter are compared
+with ``PRINTED``; a probe cell then moves every control of every panel (``helpers.widgets.PANELS``) to random and edge values with a fixed seed, and
 checks: the figure changes and is shown, no error reaches the output, no hooks remain, the models'
 modules and weights are unchanged, and memory does not grow when the same moves repeat.
 """
@@ -105,6 +105,40 @@ print(json.dumps({"panels": len(_w.PANELS), "moves": 2 * len(_plan), "changed": 
 '''
 
 
+# Printed values that matter, checked after the notebook runs (the notebooks are committed
+# without outputs, so nbval has nothing to compare them with): a fragment of the cell's
+# source -> the exact text the cell must print.
+PRINTED = {
+    "01_filters": {
+        'print("AlexNet features.3 weight:"': "AlexNet features.3 weight: (192, 64, 5, 5)\n"},
+    "03_activations": {
+        'print(model.name, "predicts:"': "efficientnet_lite0 predicts: Egyptian cat\n",
+        "for info in helpers.layers(model, SIZE):": (
+            "act0       ReLU6      (32, 112, 112)\nblocks.2   MBConv     (24, 56, 56)\n"
+            "blocks.5   MBConv     (80, 14, 14)\nblocks.8   MBConv     (112, 14, 14)\n"
+            "blocks.11  MBConv     (192, 7, 7)\nblocks.14  MBConv     (192, 7, 7)\n"
+            "act1       ReLU6      (1280, 7, 7)\n")},
+    "04_max_patches": {"rf = helpers.receptive_field(model, layer, SIZE)": (
+        "blocks.1  size   11 px, stride  4, offset   -2\n"
+        "blocks.4  size   67 px, stride  8, offset  -26\n"
+        "blocks.8  size  211 px, stride 16, offset  -90\n"
+        "blocks.14 size  787 px, stride 32, offset -362\n"
+        "blocks.4 by gradient:   ReceptiveField(size=67, stride=8, offset=-26)\n"
+        "blocks.4 by arithmetic: ReceptiveField(size=67, stride=8, offset=-26)\n")},
+    "07_guided_backprop": {
+        'print(model.name, "predicts:", model.classes[target])':
+            "efficientnet_lite0 predicts: Egyptian cat\n"},
+}
+
+
+def _printed(nb, fragment):
+    """What the one cell whose source contains ``fragment`` printed on stdout."""
+    cells = [c for c in nb.cells if c.cell_type == "code" and fragment in c.source]
+    assert len(cells) == 1, f"{len(cells)} cells contain {fragment!r}"
+    return "".join(o.get("text", "") for o in cells[0].outputs
+                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
+
+
 def _stdout(cell):
     return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
 
@@ -118,6 +152,8 @@ def test_panels_survive_random_moves(path):
     with client.setup_kernel():
         for i, cell in enumerate(nb.cells):
             client.execute_cell(cell, i)
+        for fragment, expected in PRINTED.get(path.stem, {}).items():
+            assert _printed(nb, fragment) == expected, fragment
         probe = nbformat.v4.new_code_cell(PROBE.replace("__MOVES__", "8"))
         nb.cells.append(probe)
         client.execute_cell(probe, len(nb.cells) - 1)
