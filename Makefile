@@ -5,6 +5,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup lab test test-fast present html clean
 
+# Jupyter refuses to start for root (a fresh container, a course Docker image) without this flag.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+LAB_ARGS ?=
+VOILA_ARGS ?=
+
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -13,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lab: setup        ## set up, then open the notebooks in JupyterLab
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
 
 test: setup       ## set up, then run unit tests, every notebook (nbval) and the browser suite
 	$(VENV)/bin/python -m pytest -p no:cacheprovider
@@ -27,7 +32,7 @@ PRESENT_NB = $(firstword $(wildcard notebooks/$(NB)_*.ipynb notebooks/$(NB)*.ipy
 
 present: setup    ## dashboard of one notebook's widget panels in Voila: make present NB=08
 	@test -n "$(PRESENT_NB)" || { echo "no notebook notebooks/$(NB)_*.ipynb"; exit 1; }
-	$(VENV)/bin/voila $(PRESENT_NB) --Voila.ip=127.0.0.1 --port=$(PORT) --show_tracebacks=True
+	$(VENV)/bin/voila $(PRESENT_NB) --Voila.ip=127.0.0.1 --port=$(PORT) --show_tracebacks=True $(VOILA_ARGS)
 
 html: setup       ## execute every notebook into artifacts/html/ (static pages, images embedded)
 	mkdir -p artifacts/html

@@ -185,3 +185,18 @@ def test_inference_copy_returns_the_model_when_folding_would_change_it():
     plain = helpers.load_model("squeezenet1_1", pretrained=False)  # no batch norm to fold
     assert models.inference_copy(plain, torch.rand(1, 3, 64, 64)) is plain
     assert models.inference_copy(tap.train(), x) is tap
+
+
+def test_model_moves_inputs_to_its_own_device():
+    # A model on another device (meta stands in for CUDA/MPS here) takes CPU images as they are.
+    m = helpers.load_model(pretrained=False, device="meta")
+    x = torch.rand(2, 3, 64, 64, dtype=torch.float64)  # also a dtype the model does not use
+    out = m(x)
+    assert out.device.type == "meta" and out.dtype == torch.float32
+    assert out.shape == (2, 1000)
+
+
+def test_model_passes_gradients_back_to_a_cpu_input(model):
+    x = torch.rand(1, 3, 64, 64, requires_grad=True)
+    (g,) = torch.autograd.grad(model(x)[0, 281], x)
+    assert g.device == x.device and g.abs().sum() > 0
