@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lab test test-fast present html clean
+.PHONY: setup lab test test-fast test-browser present html clean
 
 # Jupyter refuses to start for root (a fresh container, a course Docker image) without this flag.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
@@ -21,10 +21,13 @@ lab: setup        ## set up, then open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
 
 test: setup       ## set up, then run unit tests, every notebook (nbval) and the browser suite
-	$(VENV)/bin/python -m pytest -p no:cacheprovider
+	$(VENV)/bin/python -m pytest -p no:cacheprovider --durations=15
 
 test-fast: setup  ## unit tests only
 	$(VENV)/bin/python -m pytest -p no:cacheprovider tests -m "not e2e and not slow"
+
+test-browser: setup  ## every notebook in JupyterLab and Voila (make test drives a subset)
+	E2E_ALL=1 $(VENV)/bin/python -m pytest -p no:cacheprovider tests/e2e
 
 NB ?= 01
 PORT ?= 8866

@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/bench_embedding.py [--images 128] [--tsne-points 200
      [--threads N]
 
 Prints two markdown tables:
-1. throughput (images/s) of ``helpers.features`` (penultimate layer "pool", cache off,
+1. throughput (images/s) of ``helpers.extract_features`` (penultimate layer "pool", cache off,
    progress bar off) against the raw model called on the same batches under
    ``torch.inference_mode`` (contiguous tensors, and channels-last), at 128 and 224 px,
    batch 8; the issue asks for the helper to be within 1.2x of the raw forward;
@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import data, embedding, load_model
+from helpers.device import cpu_threads
 
 
 def raw_forward(model, images, batch_size, channels_last):
@@ -53,16 +54,16 @@ def interleaved(fns, repeats, warm_up=True):
 def extraction_table(model, n_images, repeats, batch_size=8):
     print(f"### Feature extraction, {n_images} images, batch {batch_size}, "
           f"{torch.get_num_threads()} threads\n")
-    print("| size | raw forward (images/s) | raw, channels-last | helpers.features | helper time / raw |")
+    print("| size | raw forward (images/s) | raw, channels-last | helpers.extract_features | helper time / raw |")
     print("|---|---|---|---|---|")
     for size in (128, 224):
         ds = data.photos(n_per_class=-(-n_images // 11), size=size).subset(range(n_images))
-        feats = data.features(model, ds, batch_size=batch_size, cache=False, progress=False)
+        feats = data.extract_features(model, ds, batch_size=batch_size, cache=False, progress=False)
         assert feats.shape == (n_images, 1280)
         raw_t, raw_cl_t, ours_t = interleaved([
             lambda ds=ds: raw_forward(model, ds.images, batch_size, False),
             lambda ds=ds: raw_forward(model, ds.images, batch_size, True),
-            lambda ds=ds: data.features(model, ds, batch_size=batch_size, cache=False,
+            lambda ds=ds: data.extract_features(model, ds, batch_size=batch_size, cache=False,
                                         progress=False)],
             repeats)
         print(f"| {size} | {n_images / raw_t:.1f} | {n_images / raw_cl_t:.1f} | "
@@ -76,7 +77,7 @@ def tsne_table(model, n_points, repeats):
     from sklearn.manifold import TSNE
     ds = data.photos(n_per_class=-(-n_points // 11), size=128).subset(range(n_points))
     start = time.perf_counter()
-    feats = data.features(model, ds, progress=False)  # cached in data/cache after the first run
+    feats = data.extract_features(model, ds, progress=False)  # cached in data/cache after the first run
     print(f"### t-SNE of {n_points} x {feats.shape[1]} features "
           f"(features took {time.perf_counter() - start:.1f} s, cache on)\n")
     x50 = PCA(n_components=50, random_state=0).fit_transform(feats.numpy())
@@ -109,13 +110,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-tsne", action="store_true")
     parser.add_argument("--threads", type=int, default=None,
-                        help="threads for every contender (default: helpers.data.cpu_threads)")
+                        help="threads for every contender (default: helpers.device.cpu_threads)")
     args = parser.parse_args()
     from threadpoolctl import threadpool_limits
     model = load_model()
-    # Every contender gets the same threads: --threads, else what helpers.data.cpu_threads
+    # Every contender gets the same threads: --threads, else what helpers.device.cpu_threads
     # picks (1 when other jobs already keep every core busy, else torch's default).
-    with data.cpu_threads(args.threads) as n, threadpool_limits(n):
+    with cpu_threads(args.threads) as n, threadpool_limits(n):
         print(f"torch {torch.__version__}, offline model {model.name}, {n} thread(s) for torch, "
               f"OpenMP and openTSNE (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
               f"cores)\n")

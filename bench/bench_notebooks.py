@@ -52,7 +52,7 @@ def cold_then_warm(path, cache_dir):
 
 
 def main(prefixes):
-    from helpers.data import CACHE_DIR
+    from helpers.cache import CACHE_DIR
     paths = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")
                    if not prefixes or p.name[:2] in prefixes)
     print(f"{'notebook':28s} {'run (s)':>8s} {'limit':>6s}  ok")

@@ -51,7 +51,7 @@ def engine(model, size, objective, steps, **kw):
 def engine_fourier(model, size, objective, steps):
     def run():
         optimize(model, fourier_image(size, seed=0), objective,
-                 transforms=R.standard_transforms() + [R.upsample(224)], steps=steps,
+                 transforms=R.standard_transforms() + [R.Upsample(224)], steps=steps,
                  lr=0.05, progress=False, seed=0)
     return run
 
@@ -99,9 +99,9 @@ def main():
         torch.set_num_threads(args.threads)
     model = helpers.load_model()
     cls, layer, ch = 130, "blocks.8", 10
-    yosinski = dict(transforms=[R.jitter(4)],
-                    post_steps=[R.decay(0.003), R.blur_every(4, 0.5), R.clip_small_norm(5),
-                                R.clip_small_contribution(5)])
+    yosinski = dict(transforms=[R.Jitter(4)],
+                    post_steps=[R.Decay(0.003), R.BlurEvery(4, 0.5), R.ClipSmallNorm(5),
+                                R.ClipSmallContribution(5)])
     print(f"device: {helpers.device()}, torch threads: {torch.get_num_threads()}, "
           f"{args.steps} steps x {args.repeats} interleaved rounds, median ms/step\n")
 

@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers import load_image, load_model
-from helpers.inversion import channels_last, evaluate, feature_distance, features
+from helpers.hooks import activations
+from helpers.inversion import channels_last, evaluate, feature_distance
 from helpers.style import style_loss, style_targets, style_transfer
 from helpers.style_images import load_style
 
@@ -143,7 +144,7 @@ def run_ours(model, content, style, steps):
 
 def quality(model, content, style, image):
     """Both results scored by the same yardstick: our content distance and Gram loss."""
-    target = features(model, content, [CONTENT])[CONTENT]
+    target = activations(model, content, [CONTENT])[CONTENT]
     c = evaluate(model, feature_distance(CONTENT, target), image)
     s = evaluate(model, style_loss(style_targets(model, style, STYLE)), image)
     return c, s

@@ -1,20 +1,14 @@
 """Feature maps of one layer for one photo (Yosinski et al. 2015, "deepvis" style)."""
-import torch
-
-from .hooks import check_channel, record
+from . import hooks
 
 
-@torch.no_grad()
 def feature_maps(model, image, layer):
     """The activation of ``layer`` for one image: (C, H, W) tensor on the CPU.
 
     Args:
         image: (3, H, W) in [0, 1].
     """
-    param = next(model.parameters())
-    with record(model, [layer], detach=True) as rec:
-        model(image[None].to(param.device, param.dtype))
-    maps = rec[layer][0].float().cpu()
+    maps = hooks.activations(model, image, [layer])[layer][0].float().cpu()
     if maps.dim() != 3:
         raise ValueError(f"Layer {layer!r} has output shape {tuple(maps.shape)}, not (C, H, W): "
                          "pick a convolutional layer (see helpers.main_layers(model)).")
@@ -29,5 +23,5 @@ def strongest_channels(maps, k=8):
 def channel_map(model, image, layer, channel):
     """One channel's (H, W) map, validated: out-of-range channels name the valid range."""
     maps = feature_maps(model, image, layer)
-    check_channel(model, layer, channel, size=image.shape[-1])
+    hooks.check_channel(model, layer, channel, size=image.shape[-1])
     return maps[channel]

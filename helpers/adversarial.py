@@ -11,29 +11,17 @@
   look like nothing (Nguyen et al., 2015), found with the optimization engine.
 """
 import functools
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from . import objectives as obj
-from .images import load_image
+from .device import model_device
+from .images import as_batch, load_image
 from .models import class_index
-from .optimize import optimize
-from .params import fourier_image, pixel_image
-
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "imagenet-samples"
-
-
-def _device(model):
-    return next(model.parameters()).device
-
-
-def _batch(images):
-    images = torch.as_tensor(images)
-    return images if images.dim() == 4 else images[None]
+from .optimize import optimize, sign_step
+from .params import image_param
 
 
 def _targets(model, targets, n):
@@ -72,14 +60,29 @@ class AttackResult:
         return self.success.float().mean().item()
 
 
-def _ce_grad(model, x, targets):
-    """Gradient of the summed cross-entropy towards ``targets``, and the logits."""
-    x = x.detach().requires_grad_(True)
+def cross_entropy_gradient(model, images, classes):
+    """Gradient of the cross-entropy of ``classes`` with respect to the images, and the logits.
+
+    The one loss gradient of the attacks: a sign step against it moves an image towards
+    its class (targeted attack), a sign step along it away from it (FGSM).
+
+    Args:
+        images: (N, 3, H, W) in [0, 1], on the model's device.
+        classes: (N,) class indices on the same device.
+    Returns:
+        ``(gradient (N, 3, H, W), logits (N, K))``, both detached.
+    """
+    x = images.detach().requires_grad_(True)
     logits = model(x)
     # Summed (not averaged) so each image's step does not depend on the batch size.
-    loss = F.cross_entropy(logits, targets, reduction="sum")
+    loss = F.cross_entropy(logits, classes, reduction="sum")
     grad, = torch.autograd.grad(loss, x)
     return grad, logits.detach()
+
+
+def project(images, originals, eps):
+    """The nearest images within ``eps`` of ``originals`` in L-infinity that stay in [0, 1]."""
+    return torch.min(torch.max(images, originals - eps), originals + eps).clamp(0, 1)
 
 
 def targeted_attack(model, images, targets, eps=4 / 255, steps=20, step_size=None,
@@ -102,8 +105,8 @@ def targeted_attack(model, images, targets, eps=4 / 255, steps=20, step_size=Non
         ``AttackResult``.
     """
     _check_eps(eps)
-    dev = _device(model)
-    images = _batch(images).float().to(dev)
+    dev = model_device(model)
+    images = as_batch(images, dev)
     n = len(images)
     targets = _targets(model, targets, n).to(dev)
     alpha = eps / 4 if step_size is None else float(step_size)
@@ -115,7 +118,7 @@ def targeted_attack(model, images, targets, eps=4 / 255, steps=20, step_size=Non
         take = batch_size - len(active)
         active, waiting = active + waiting[:take], waiting[take:]
         idx = torch.tensor(active, device=dev)
-        grad, logits = _ce_grad(model, x[idx], targets[idx])
+        grad, logits = cross_entropy_gradient(model, x[idx], targets[idx])
         if not torch.isfinite(grad).all():
             raise FloatingPointError("The attack's gradient became NaN or infinite; check the "
                                      "model and the images (finite values in [0, 1]).")
@@ -123,10 +126,8 @@ def targeted_attack(model, images, targets, eps=4 / 255, steps=20, step_size=Non
         success[idx[hit]] = True
         go = ~hit & (count[idx] < steps)
         idx, grad = idx[go], grad[go]
-        if len(idx):
-            step = x[idx] - alpha * grad.sign()
-            x0 = images[idx]
-            x[idx] = torch.min(torch.max(step, x0 - eps), x0 + eps).clamp(0, 1)
+        if len(idx):  # one projected sign step (PGD) down the loss of the target
+            x[idx] = project(sign_step(x[idx], grad, alpha), images[idx], eps)
             count[idx] += 1
         active = idx.tolist()
     with torch.no_grad():
@@ -147,17 +148,15 @@ def fgsm(model, images, labels, eps=2 / 255):
         (N, 3, H, W) adversarial images in [0, 1].
     """
     _check_eps(eps)
-    images = _batch(images).float().to(_device(model))
+    images = as_batch(images, model_device(model))
     labels = _targets(model, labels, len(images)).to(images.device)
-    x = images.clone().requires_grad_(True)
-    loss = F.cross_entropy(model(x), labels, reduction="sum")
-    grad, = torch.autograd.grad(loss, x)
-    return (images + eps * grad.sign()).clamp(0, 1).detach()
+    grad, _ = cross_entropy_gradient(model, images, labels)
+    return sign_step(images, grad, -eps).clamp(0, 1)  # one step *up* the loss of the label
 
 
 @torch.no_grad()
 def _predictions(model, images, batch_size):
-    dev = _device(model)
+    dev = model_device(model)
     return torch.cat([model(images[i:i + batch_size].to(dev)).argmax(1).cpu()
                       for i in range(0, len(images), batch_size)])
 
@@ -171,18 +170,16 @@ def fgsm_error_rates(model, images, labels, epsilons=(1 / 255, 2 / 255, 4 / 255,
     Returns:
         dict epsilon -> error rate in [0, 1] (key 0.0 holds the clean error rate).
     """
-    images = _batch(images).float()
+    images = as_batch(images, "cpu")
     labels = _targets(model, labels, len(images))
-    signs = []
-    for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size].to(_device(model)).requires_grad_(True)
-        loss = F.cross_entropy(model(x), labels[i:i + batch_size].to(x.device), reduction="sum")
-        signs.append(torch.autograd.grad(loss, x)[0].sign().cpu())
-    signs = torch.cat(signs)
+    dev = model_device(model)
+    grads = torch.cat([cross_entropy_gradient(model, images[i:i + batch_size].to(dev),
+                                              labels[i:i + batch_size].to(dev))[0].sign().cpu()
+                       for i in range(0, len(images), batch_size)])
     rates = {0.0: (_predictions(model, images, batch_size) != labels).float().mean().item()}
     for eps in epsilons:
         _check_eps(eps)
-        adv = (images + eps * signs).clamp(0, 1)
+        adv = sign_step(images, grads, -eps).clamp(0, 1)
         rates[float(eps)] = (_predictions(model, adv, batch_size) != labels).float().mean().item()
     return rates
 
@@ -202,13 +199,9 @@ def fooling_images(model, targets, size=128, steps=100, lr=0.05, confidence=0.99
     """
     targets = _targets(model, targets, len(targets) if isinstance(targets, (list, tuple)) else 1)
     n = len(targets)
-    if parameterization == "pixel":
-        param = pixel_image(size, sd=0.1, batch=n, seed=seed)
-    elif parameterization == "fourier":
-        param = fourier_image(size, batch=n, seed=seed)
-    else:
-        raise ValueError(f"parameterization must be 'pixel' or 'fourier', "
-                         f"got {parameterization!r}.")
+    # Pixels start from visible noise; the Fourier start keeps its own (small) default.
+    param = image_param(parameterization, size, sd=0.1 if parameterization == "pixel" else None,
+                        batch=n, seed=seed)
 
     def confident(step, image, loss):
         with torch.no_grad():
@@ -219,23 +212,6 @@ def fooling_images(model, targets, size=128, steps=100, lr=0.05, confidence=0.99
     with torch.no_grad():
         probs = model(result.image).softmax(1)[torch.arange(n), targets.to(result.image.device)]
     return result.image, probs.cpu()
-
-
-def imagenet_samples(folder=SAMPLES_DIR, size=224, limit=None):
-    """The shared labelled ImageNet photos ``NNN_WNID_name.jpg`` (NNN = class index).
-
-    Returns:
-        ``(images (N, 3, size, size) in [0, 1], labels (N,) int64, names)``.
-    Raises:
-        FileNotFoundError: the folder is absent (it lives beside the repository).
-    """
-    files = sorted(Path(folder).glob("*.jpg")) if Path(folder).is_dir() else []
-    if not files:
-        raise FileNotFoundError(f"No ImageNet sample photos in {folder}.")
-    files = files[:limit]
-    labels = [int(re.match(r"(\d+)_", f.name).group(1)) for f in files]
-    images = torch.stack([load_image(f, size) for f in files])
-    return images, torch.tensor(labels), [f.stem.split("_", 2)[-1] for f in files]
 
 
 # ---- figures for the notebook (pure, cached) ---------------------------------------------

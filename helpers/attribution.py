@@ -1,4 +1,4 @@
-"""Where does the network look? Occlusion, saliency, guided backprop, and a sanity check.
+"""Where does the network look? Occlusion, saliency, guided backprop and deconvnet.
 
 - ``occlusion``: slide a patch over the photo and record the drop in the class
   probability (Zeiler & Fergus, "Visualizing and Understanding Convolutional
@@ -9,68 +9,37 @@
 - ``guided_backprop`` / ``deconvnet``: the same backward pass with every
   ReLU-like activation passing only positive signal (Springenberg et al.,
   "Striving for Simplicity", 2015; Zeiler & Fergus 2014).
-- ``cascading_randomization``: the model-randomization sanity check of Adebayo
-  et al., "Sanity Checks for Saliency Maps", NeurIPS 2018.
 
-How guided backprop changes the gradients: while the forward pass runs, a
-``torch.overrides.TorchFunctionMode`` intercepts every rectifier *call*
-(``F.relu``, ``torch.relu``, ``Tensor.relu``, their in-place forms, ``F.relu6``,
-``F.hardtanh`` with a lower bound of 0, ``F.leaky_relu``) and computes it with
-a custom autograd function whose backward applies the guided or deconvnet
-rule. ``nn.ReLU``/``nn.ReLU6``/``nn.LeakyReLU`` modules call these functions,
-so modules and functional calls inside ``forward`` are treated alike; a module
-reused several times (ResNet's one in-place ReLU per block) gets the rule at
-every call, and the model itself is never touched: no hooks, no swapped
-modules, no changed ``inplace`` flags. The mode is popped on exit, also after
-an exception. Limit: rectifiers that do not go through these Python functions
-are not seen: ``torch.clamp(x, min=0)`` or ``torch.maximum(x, 0)`` written as
-a ReLU, and code compiled by TorchScript/``torch.compile``.
+The rectifier rules behind guided backprop live in ``helpers.rectifiers``; the
+randomization sanity check of Adebayo et al. (2018) in ``helpers.randomization``.
 """
 import contextlib
-import copy
 import math
-import weakref
 
 import torch
-import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 
+from .device import model_device
 from .hooks import LayerError, get_layer, layers, record
+from .images import as_batch
 from .models import class_index, inference_copy
+from .rectifiers import RULES, Rectifiers
 
 FILLS = ("zero", "mean", "blur")
-RULES = ("guided", "deconvnet", "gradient")
 
 
 # --------------------------------------------------------------------------- inputs
-def _device(model):
-    p = next(model.parameters(), None)
-    return (p.device, p.dtype) if p is not None else (torch.device("cpu"), torch.float32)
-
-
-def _as_batch(model, image):
-    """(3, H, W) or (1, 3, H, W) tensor -> (1, 3, H, W) on the model's device, detached."""
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"Expected an image tensor of shape (3, H, W) in [0, 1], got a "
-                        f"{type(image).__name__} (use helpers.load_image).")
-    if image.dim() == 3:
-        image = image[None]
-    if image.dim() != 4 or image.shape[:2] != (1, 3):
+def _one_image(model, image):
+    """(3, H, W) or (1, 3, H, W) -> (1, 3, H, W) float32 on the model's device, detached."""
+    x = as_batch(image, model_device(model))
+    if len(x) != 1:
         raise ValueError(f"Expected one image of shape (3, H, W) or (1, 3, H, W), got "
-                         f"{tuple(image.shape)}.")
-    device, dtype = _device(model)
-    return image.detach().to(device=device, dtype=dtype)
+                         f"{tuple(x.shape)}.")
+    return x
 
 
 def _class(model, target):
-    """A validated class index, or None (meaning: the predicted class)."""
-    if target is None:
-        return None
-    if hasattr(model, "classes"):
-        return class_index(model, target)
-    if isinstance(target, str):
-        raise TypeError(f"Class name {target!r} given, but the model has no .classes; use an index.")
-    return int(target)
+    """``class_index``, or None (meaning: the predicted class)."""
+    return None if target is None else class_index(model, target)
 
 
 def _pick(model, logits, target):
@@ -99,121 +68,6 @@ def _pair(value, what, image_hw):
     return pair
 
 
-# --------------------------------------------------------------------------- rectifier rules
-class _RectifierGrad(torch.autograd.Function):
-    """A ReLU-like activation whose backward follows the guided or deconvnet rule."""
-
-    @staticmethod
-    def forward(ctx, x, fn, lo, hi, slope, rule):
-        ctx.rule, ctx.slope = rule, slope
-        if rule == "guided":
-            # Save the mask, not x: x may be overwritten when the call was in-place.
-            ctx.save_for_backward((x > lo) & (x < hi))
-        return fn(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        if ctx.rule == "deconvnet":  # rectify the signal, ignore the forward pass
-            return grad.clamp(min=0), None, None, None, None, None
-        mask, = ctx.saved_tensors
-        local = torch.where(mask, grad, grad * ctx.slope) if ctx.slope else grad.masked_fill(~mask, 0)
-        # Guided: the ordinary gradient at the activation's input, negatives dropped.
-        return local.clamp(min=0), None, None, None, None, None
-
-
-def _arg(args, kwargs, i, name, default):
-    return args[i] if len(args) > i else kwargs.get(name, default)
-
-
-def _relu(a, k, inplace):
-    return a[0], torch.relu, 0.0, math.inf, 0.0, inplace
-
-
-def _relu_f(a, k):
-    return _relu(a, k, bool(_arg(a, k, 1, "inplace", False)))
-
-
-def _relu6_f(a, k):
-    return a[0], lambda x: F.hardtanh(x, 0.0, 6.0), 0.0, 6.0, 0.0, bool(_arg(a, k, 1, "inplace", False))
-
-
-def _hardtanh(a, k, inplace=None):
-    lo, hi = float(_arg(a, k, 1, "min_val", -1.0)), float(_arg(a, k, 2, "max_val", 1.0))
-    if lo != 0.0:  # a tanh-like clip, not a rectifier: leave it alone
-        return None
-    inplace = bool(_arg(a, k, 3, "inplace", False)) if inplace is None else inplace
-    return a[0], lambda x: F.hardtanh(x, lo, hi), lo, hi, 0.0, inplace
-
-
-def _leaky(a, k, inplace=None):
-    slope = float(_arg(a, k, 1, "negative_slope", 0.01))
-    inplace = bool(_arg(a, k, 2, "inplace", False)) if inplace is None else inplace
-    return a[0], lambda x: F.leaky_relu(x, slope), 0.0, math.inf, slope, inplace
-
-
-_PARSERS = {
-    F.relu: _relu_f,
-    torch.relu: lambda a, k: _relu(a, k, False),
-    torch.Tensor.relu: lambda a, k: _relu(a, k, False),
-    torch.relu_: lambda a, k: _relu(a, k, True),
-    torch.Tensor.relu_: lambda a, k: _relu(a, k, True),
-    F.relu6: _relu6_f,
-    F.hardtanh: _hardtanh,
-    F.hardtanh_: lambda a, k: _hardtanh(a, k, True),
-    F.leaky_relu: _leaky,
-    F.leaky_relu_: lambda a, k: _leaky(a, k, True),
-}
-
-
-class _PositiveGrad(torch.autograd.Function):
-    """Identity forward; backward passes only the positive part of the gradient.
-
-    Put before a rectifier, it turns the ordinary gradient at the rectifier's input
-    into the guided one with a single elementwise op (cheaper than ``_RectifierGrad``).
-    """
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.clamp(min=0)
-
-
-class _Rectifiers(TorchFunctionMode):
-    """While active, rectifier calls use ``rule`` in backward.
-
-    With ``track``, ``produced`` maps ``id(output)`` of every rectifier call to
-    ``(output, pre-activation)``, so a neuron can be scored before its clip.
-    """
-
-    def __init__(self, rule=None, track=False):
-        super().__init__()
-        self.rule, self.track, self.produced = rule, track, {}
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        parse = _PARSERS.get(func)
-        spec = parse(args, kwargs) if parse is not None else None
-        if spec is None:
-            return func(*args, **kwargs)
-        x, fn, lo, hi, slope, inplace = spec
-        pre = x.clone() if self.track and inplace else x
-        if self.rule is None or not (torch.is_grad_enabled() and x.requires_grad):
-            out = func(*args, **kwargs)
-        elif self.rule == "guided" and not inplace:
-            out = fn(_PositiveGrad.apply(x))
-        else:
-            out = _RectifierGrad.apply(x, fn, lo, hi, slope, self.rule)
-            if inplace:  # keep in-place semantics: callers may ignore the return value
-                x.copy_(out)
-                out = x
-        if self.track:
-            self.produced[id(out)] = (out, pre)
-        return out
-
-
 # --------------------------------------------------------------------------- saliency
 def saliency(model, image, target=None, noise=0.0, samples=1, seed=0, batch_size=None):
     """Saliency map: max over colour channels of |d score / d pixel| (Simonyan et al. 2014).
@@ -231,7 +85,7 @@ def saliency(model, image, target=None, noise=0.0, samples=1, seed=0, batch_size
     Returns:
         (H, W) tensor >= 0 on the image's device.
     """
-    x = _as_batch(model, image)
+    x = _one_image(model, image)
     t = _class(model, target)
     if noise < 0 or int(samples) < 1:
         raise ValueError(f"noise must be >= 0 and samples >= 1, got noise={noise}, samples={samples}.")
@@ -258,34 +112,6 @@ def saliency(model, image, target=None, noise=0.0, samples=1, seed=0, batch_size
 
 
 # --------------------------------------------------------------------------- guided backprop
-_RECTIFIED = weakref.WeakKeyDictionary()
-
-
-def _layer_survey(model, hw):
-    """Execution-ordered (name, output shape, rectified?) of every module, for one input size."""
-    cache = _RECTIFIED.setdefault(model, {})
-    if hw in cache:
-        return cache[hw]
-    device, dtype = _device(model)
-    found, handles, mode = [], [], _Rectifiers(track=True)
-    try:
-        for name, module in model.named_modules():
-            if not name:
-                continue
-
-            def hook(m, i, out, name=name):
-                if isinstance(out, torch.Tensor) and name not in {f[0] for f in found}:
-                    found.append((name, tuple(out.shape[1:]), id(out) in mode.produced))
-            handles.append(module.register_forward_hook(hook))
-        with torch.no_grad(), mode:
-            model(torch.zeros((1, 3) + hw, device=device, dtype=dtype))
-    finally:
-        for h in handles:
-            h.remove()
-    cache[hw] = found
-    return found
-
-
 def rectified_layers(model, size=224):
     """Names of layers whose output comes straight out of a ReLU-like activation, in forward order.
 
@@ -293,8 +119,7 @@ def rectified_layers(model, size=224):
     ``act0, blocks.0.act1, blocks.1.act0, ...`` for the offline model (its block
     outputs are linear bottlenecks, not rectified) or ``relu, layer1.0, ...`` for ResNet.
     """
-    hw = (size, size) if isinstance(size, int) else tuple(size)
-    return [name for name, _, rectified in _layer_survey(model, hw) if rectified]
+    return [info.name for info in layers(model, size) if info.rectified]
 
 
 def _neuron(model, x, target):
@@ -304,15 +129,15 @@ def _neuron(model, x, target):
     layer, channel = target[0], int(target[1])
     position = target[2] if len(target) == 3 else None
     get_layer(model, layer)  # LayerError with suggestions for unknown names
-    survey = _layer_survey(model, tuple(x.shape[-2:]))
-    info = {name: (shape, rect) for name, shape, rect in survey}
-    valid = [name for name, _, rect in survey if rect]
+    survey = layers(model, tuple(x.shape[-2:]))
+    info = {i.name: i for i in survey}
+    valid = [i.name for i in survey if i.rectified]
     if layer not in info:
         raise LayerError(f"Layer {layer!r} produced no tensor output in a forward pass.")
-    shape, rect = info[layer]
-    if not rect:
-        names = [n for n, _, _ in survey]
-        after = next((n for n in names[names.index(layer) + 1:] if info[n][1]), None)
+    shape = info[layer].shape
+    if not info[layer].rectified:
+        names = [i.name for i in survey]
+        after = next((n for n in names[names.index(layer) + 1:] if info[n].rectified), None)
         hint = f" The next rectified layer is {after!r}." if after else ""
         raise ValueError(f"Layer {layer!r} has no ReLU-like activation at its output, so guided "
                          f"backprop of one of its neurons is not defined.{hint} Rectified layers: "
@@ -337,7 +162,7 @@ def guided_backprop(model, image, target=None, rule="guided"):
     the pixels, where every ReLU-like activation passes back only positive
     signal: ``guided`` keeps the ordinary gradient at the activation's input
     where it is positive, ``deconvnet`` rectifies the incoming signal and ignores
-    the forward pass. See the module docstring for which activations are treated.
+    the forward pass. ``helpers.rectifiers`` says which activations are treated.
 
     Args:
         image: (3, H, W) in [0, 1].
@@ -352,7 +177,7 @@ def guided_backprop(model, image, target=None, rule="guided"):
     """
     if rule not in RULES:
         raise ValueError(f"Unknown rule {rule!r}: choose one of {', '.join(RULES)}.")
-    x = _as_batch(model, image)
+    x = _one_image(model, image)
     if isinstance(target, (tuple, list)):
         layer, channel, position = _neuron(model, x, target)
         t = None
@@ -360,7 +185,7 @@ def guided_backprop(model, image, target=None, rule="guided"):
         layer, t = None, _class(model, target)
     x = x.clone().requires_grad_(True)
     watch = record(model, [layer]) if layer else contextlib.nullcontext()
-    mode = _Rectifiers(None if rule == "gradient" else rule, track=layer is not None)
+    mode = Rectifiers(rule, track=layer is not None)
     with watch as rec, mode:
         out = model(x)
     if layer is None:
@@ -369,17 +194,12 @@ def guided_backprop(model, image, target=None, rule="guided"):
     else:
         # Score the neuron's pre-activation: the same gradient where the unit is on and below
         # its clip, but not zero for the (many) ReLU6 units saturated at 6.
-        drive = _drive(mode, rec[layer])[0, channel]
+        drive = mode.pre_activation(rec[layer])[0, channel]
         if drive.dim() and position is None:
             position = tuple(int(i) for i in torch.unravel_index(drive.argmax(), drive.shape))
         score = drive[position] if drive.dim() else drive
     grad, = torch.autograd.grad(score, x)
     return grad[0]
-
-
-def _drive(mode, activation):
-    """The pre-activation behind a rectified layer's output (the output itself if unknown)."""
-    return mode.produced.get(id(activation), (None, activation))[1]
 
 
 def deconvnet(model, image, target=None):
@@ -397,11 +217,11 @@ def channels_by_activation(model, image, layer):
     Returns:
         list of ``(channel, max response)``.
     """
-    x = _as_batch(model, image)
-    mode = _Rectifiers(track=True)
-    with torch.inference_mode(), record(model, [layer]) as rec, mode:
+    x = _one_image(model, image)
+    mode = Rectifiers(track=True)
+    with torch.inference_mode(), record(model, [layer], stop=True) as rec, mode:
         model(x)
-    act = _drive(mode, rec[layer])[0]
+    act = mode.pre_activation(rec[layer])[0]
     peak = act.flatten(1).amax(1) if act.dim() > 1 else act
     order = peak.argsort(descending=True)
     return [(int(c), float(peak[c])) for c in order]
@@ -419,7 +239,7 @@ def _baseline(x, fill, window):
     return TF.gaussian_blur(x, [k, k], [sigma, sigma])
 
 
-def occlusion_baseline(image, fill="zero", window=16):
+def occlusion_baseline(image, fill="zero", window=32):
     """What an occluding patch shows: (3, H, W) zeros, the mean colour, or a blurred photo."""
     if fill not in FILLS:
         raise ValueError(f"Unknown fill {fill!r}: choose one of {', '.join(FILLS)}.")
@@ -433,7 +253,7 @@ def _positions(size, window, stride):
     return [i * stride for i in range(math.ceil((size - window) / stride) + 1)]
 
 
-def occlusion(model, image, target=None, window=16, stride=8, fill="zero", batch_size=None,
+def occlusion(model, image, target=None, window=32, stride=16, fill="zero", batch_size=None,
               fast=True):
     """Occlusion sensitivity (Zeiler & Fergus 2014): drop in class probability under a sliding patch.
 
@@ -441,22 +261,23 @@ def occlusion(model, image, target=None, window=16, stride=8, fill="zero", batch
     the windows covering it (the same map as Captum's ``Occlusion`` on softmax
     outputs). Occluded copies are evaluated a few at a time under
     ``torch.inference_mode`` by ``models.inference_copy`` of the model (batch norms
-    folded into the convolutions, activations in place, channels-last); on a CPU,
-    batches of 2 are faster per image than large ones, and the batch bounds memory.
+    folded into the convolutions, activations in place, channels-last); small batches
+    on a CPU (cache-friendly) and a cap on the batch bound the memory.
 
     Args:
         image: (3, H, W) in [0, 1].
         target: class index or name; None = the predicted class.
-        window, stride: patch side and step in pixels (int or (h, w)).
+        window, stride: patch side and step in pixels (int or (h, w)); the defaults (32, 16)
+            are notebook 05's: 13 x 13 occluded copies of a 224 px photo.
         fill: ``"zero"`` (black), ``"mean"`` (the photo's mean colour) or ``"blur"``
             (the photo blurred with sigma = window / 2).
         batch_size: occluded copies per forward pass (default 2 on CPU, up to 64 on GPU).
-        fast: use ``models.inference_copy`` (about twice as fast on a CPU; probabilities
-            differ ~1e-6); False runs ``model`` itself as an ordinary forward pass.
+        fast: use ``models.inference_copy`` (faster on a CPU; probabilities differ ~1e-6);
+            False runs ``model`` itself as an ordinary forward pass.
     Returns:
         (H, W) tensor; positive where hiding the pixels lowers the probability.
     """
-    x = _as_batch(model, image)
+    x = _one_image(model, image)
     hw = tuple(x.shape[-2:])
     wh, ww = _pair(window, "window", hw)
     sh, sw = _pair(stride, "stride", hw)
@@ -489,138 +310,6 @@ def occlusion(model, image, target=None, window=16, stride=8, fill="zero", batch
     return total / count
 
 
-# --------------------------------------------------------------------------- sanity check
-METHODS = {
-    "saliency": lambda m, x, t: saliency(m, x, t),
-    "guided_backprop": lambda m, x, t: guided_backprop(m, x, t).abs().amax(0),
-    "deconvnet": lambda m, x, t: deconvnet(m, x, t).abs().amax(0),
-    "smoothgrad": lambda m, x, t: saliency(m, x, t, noise=0.15, samples=8),
-}
-_NORMS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
-
-
-def randomization_layers(model, size=224):
-    """The units ``cascading_randomization`` re-initialises, from the top (output) down.
-
-    Top-level children and the children of top-level ``nn.Sequential`` containers
-    that hold parameters, in reverse forward order; a normalization layer is
-    randomised together with the unit just before it (``conv_head`` includes ``bn1``).
-    """
-    return [names[0] for names in _units(model, size)]
-
-
-def _units(model, size):
-    candidates = {}
-    for name, module in model.named_children():
-        kids = list(module.named_children()) if isinstance(module, torch.nn.Sequential) else []
-        for child, sub in kids or [("", module)]:
-            full = f"{name}.{child}" if child else name
-            if any(True for _ in sub.parameters()):
-                candidates[full] = sub
-    order = [info.name for info in layers(model, size) if info.name in candidates]
-    units = []
-    for name in order:
-        if isinstance(candidates[name], _NORMS) and units:
-            units[-1].append(name)
-        else:
-            units.append([name])
-    return units[::-1]
-
-
-@torch.no_grad()
-def _reinit(module, generator):
-    """Fresh random weights: He-normal for weights, zero biases, identity normalization."""
-    for m in module.modules():
-        if isinstance(m, _NORMS):
-            if getattr(m, "running_mean", None) is not None:
-                m.running_mean.zero_()
-                m.running_var.fill_(1.0)
-            if getattr(m, "weight", None) is not None:
-                m.weight.fill_(1.0)
-                m.bias.zero_()
-            continue
-        for name, p in m.named_parameters(recurse=False):
-            if p.dim() > 1:
-                fan_in = p[0].numel()
-                noise = torch.randn(p.shape, generator=generator) * math.sqrt(2.0 / fan_in)
-                p.copy_(noise.to(p.device, p.dtype))
-            else:
-                p.zero_()
-
-
-def _ranks(values):
-    """Ranks 0..n-1 of a flattened tensor; tied values share their mean rank."""
-    v = values.detach().flatten().double().cpu()
-    sorted_v, order = v.sort()
-    _, inverse, counts = torch.unique_consecutive(sorted_v, return_inverse=True, return_counts=True)
-    ends = counts.cumsum(0).double()
-    ranks = torch.empty_like(v)
-    ranks[order] = ((ends - counts + ends - 1) / 2)[inverse]
-    return ranks
-
-
-def rank_correlation(a, b):
-    """Spearman rank correlation of two maps of the same shape (ties get mean ranks)."""
-    ra, rb = _ranks(a), _ranks(b)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    return float((ra * rb).sum() / (ra.norm() * rb.norm()).clamp_min(1e-12))
-
-
-def cascading_randomization(model, image, target=None, methods=("saliency", "guided_backprop"),
-                            stops=None, seed=0):
-    """Adebayo et al. (2018): re-initialise the layers from the top down; do the maps change?
-
-    Works on a deep copy: ``model`` itself is not modified. The target class is
-    fixed to the original prediction (or ``target``) for every step.
-
-    Args:
-        image: (3, H, W) in [0, 1].
-        methods: names from ``METHODS`` (saliency, guided_backprop, deconvnet, smoothgrad).
-        stops: unit names (see ``randomization_layers``) after whose randomisation the maps
-            are recorded; None = every unit.
-    Returns:
-        dict with ``steps`` (``["original", unit, ...]``), ``maps[method]`` (list of (H, W)
-        maps, one per step) and ``similarity[method]`` (Spearman rank correlation with
-        the original map, one per step).
-    """
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"Unknown method(s) {unknown}: choose from {', '.join(METHODS)}.")
-    x = _as_batch(model, image)
-    units = _units(model, int(x.shape[-1]))
-    names = [u[0] for u in units]
-    stops = names if stops is None else list(stops)
-    bad = [s for s in stops if s not in names]
-    if bad:
-        raise ValueError(f"Unknown unit(s) {bad}: choose from {', '.join(names)} (top first).")
-    t = _class(model, target)
-    if t is None:
-        with torch.inference_mode():
-            t = int(model(x).argmax(-1)[0])
-    work = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(seed)
-    result = {"steps": ["original"], "maps": {m: [] for m in methods},
-              "similarity": {m: [] for m in methods}, "target": t}
-
-    def snapshot():
-        for m in methods:
-            result["maps"][m].append(METHODS[m](work, x, t).detach())
-
-    snapshot()
-    for unit in units:
-        if not (set(stops) & set(names[names.index(unit[0]):])):
-            break  # nothing left to record
-        for name in unit:
-            _reinit(get_layer(work, name), generator)
-        if unit[0] in stops:
-            result["steps"].append(unit[0])
-            snapshot()
-    for m in methods:
-        first = result["maps"][m][0]
-        result["similarity"][m] = [rank_correlation(first, other) for other in result["maps"][m]]
-    return result
-
-
 # --------------------------------------------------------------------------- display
 def gradient_image(grad, percentile=99.0):
     """(3, H, W) signed gradient -> (3, H, W) image in [0, 1] (grey = 0), clipped at a percentile."""
@@ -638,9 +327,7 @@ def clip_map(heatmap, percentile=99.0):
 
 __all__ = [
     "FILLS",
-    "METHODS",
     "RULES",
-    "cascading_randomization",
     "channels_by_activation",
     "clip_map",
     "deconvnet",
@@ -648,8 +335,6 @@ __all__ = [
     "guided_backprop",
     "occlusion",
     "occlusion_baseline",
-    "randomization_layers",
-    "rank_correlation",
     "rectified_layers",
     "saliency",
 ]

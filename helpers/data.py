@@ -1,32 +1,34 @@
-"""Small labelled image sets to explore, and their features, computed once and cached on disk.
+"""Small labelled image sets to explore, and one feature vector per image, cached on disk.
 
 Offline (always works, the default): ``photos``, crops of the photos that ship
 with scikit-image and scikit-learn, labelled by the photo they come from, and
 ``digits``, scikit-learn's 8x8 handwritten digits. Online: torchvision's
-Imagenette (160 px) and CIFAR-10, downloaded once into ``data/``.
+Imagenette (160 px) and CIFAR-10, downloaded once into ``data/``. Beside the
+repository: ``imagenet_samples``, labelled ImageNet photos for accuracy checks.
+``extract_features`` turns a set into vectors (``helpers.cache`` keeps them).
 """
 import contextlib
 import hashlib
 import json
-import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from . import hooks
-from .images import center_crop_resize, load_image
+from .cache import cached, model_identity, tensor_bytes, transform_identity
+from .device import cpu_threads, model_device
+from .images import center_crop_resize, load_image, resize
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-CACHE_DIR = DATA_DIR / "cache"
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "imagenet-samples"
 DATASETS = ["photos", "digits", "imagenette", "cifar10"]
 OFFLINE_DATASETS = ["photos", "digits"]
 # Six photos and five textures/scenes: every class is one source picture.
 PHOTO_SOURCES = ["chelsea", "coffee", "astronaut", "rocket", "china", "flower", "camera", "hubble",
                  "brick", "grass", "gravel"]
-_CACHE_FORMAT = 1
 
 
 class DatasetUnavailable(RuntimeError):
@@ -66,18 +68,14 @@ class ImageSet:
         """A hash of the content (pixels, labels, class names): any change gives a new value."""
         h = hashlib.blake2b(digest_size=16)
         h.update(json.dumps([self.name, list(map(str, self.classes)), list(self.images.shape)]).encode())
-        h.update(_tensor_bytes(self.images))
-        h.update(_tensor_bytes(self.labels))
+        h.update(tensor_bytes(self.images))
+        h.update(tensor_bytes(self.labels))
         return h.hexdigest()
 
     def subset(self, indices):
         idx = torch.as_tensor(indices, dtype=torch.long)
         return ImageSet(self.images[idx], self.labels[idx], self.classes, self.name, self.description,
                         dict(self.params, subset=len(idx)))
-
-
-def _tensor_bytes(t):
-    return t.detach().cpu().contiguous().numpy().tobytes()
 
 
 # --------------------------------------------------------------------------- offline sets
@@ -134,13 +132,9 @@ def photos(n_per_class=30, size=128, sources=None, scale=(0.25, 0.8), seed=0):
         raise ValueError(f"scale must satisfy 0 < lo <= hi <= 1, got {scale}.")
     gen = torch.Generator().manual_seed(seed)
     images, labels = [], []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # hundreds of tiny ops: threads only add overhead
-    try:
+    with cpu_threads(1):  # hundreds of tiny ops: threads only add overhead
         for label, name in enumerate(sources):
             _crops(load_image(name, size=None), label, n_per_class, size, scale, gen, images, labels)
-    finally:
-        torch.set_num_threads(threads)
     desc = (f"{len(images)} random crops ({scale[0]:.0%}-{scale[1]:.0%} of the shorter side, "
             f"resized to {size} px, flipped, colour-jittered) of {len(sources)} photos bundled "
             f"with scikit-image/scikit-learn; the label is the source photo.")
@@ -164,7 +158,7 @@ def digits(n=None, size=32, seed=0):
     if n is not None:
         idx = _subset_indices(y, n, seed)
         x, y = x[idx], y[idx]
-    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+    x = resize(x, size).clamp(0, 1)
     desc = (f"{len(x)} handwritten digits from scikit-learn (UCI optdigits, 8x8, 16 grey levels), "
             f"upsampled to {size} px and repeated to 3 channels; the label is the digit.")
     return ImageSet(x.repeat(1, 3, 1, 1), y, [str(i) for i in range(10)], "digits", desc,
@@ -187,8 +181,8 @@ def _subset_indices(labels, n, seed):
 # --------------------------------------------------------------------------- online sets
 
 def _online(url):
-    from .models import _online as reachable
-    return reachable(url)
+    from .models import online  # the one reachability check; torchvision loads only when needed
+    return online(url)
 
 
 def imagenette(n=500, size=128, root=DATA_DIR, split="val", seed=0, download=True):
@@ -242,7 +236,7 @@ def cifar10(n=500, size=64, root=DATA_DIR, train=False, seed=0, download=True):
     labels = torch.tensor(ds.targets)
     idx = _subset_indices(labels, min(n, len(labels)), seed)
     x = torch.from_numpy(ds.data[idx.numpy()]).permute(0, 3, 1, 2).float() / 255
-    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+    x = resize(x, size).clamp(0, 1)
     desc = f"{len(idx)} CIFAR-10 {'train' if train else 'test'} images upsampled to {size} px."
     return ImageSet(x, labels[idx], list(ds.classes), "cifar10", desc,
                     dict(n=n, size=size, train=train, seed=seed))
@@ -269,113 +263,24 @@ def load_dataset(name="photos", fallback=False, **kwargs):
         return photos()
 
 
-# --------------------------------------------------------------------------- features + cache
+def imagenet_samples(folder=SAMPLES_DIR, size=224, limit=None):
+    """The shared labelled ImageNet photos ``NNN_WNID_name.jpg`` (NNN = class index).
 
-def model_identity(model):
-    """Name plus a hash of every parameter and buffer: different weights, different identity."""
-    h = hashlib.blake2b(digest_size=16)
-    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-        h.update(name.encode())
-        h.update(str(t.dtype).encode())
-        h.update(_tensor_bytes(t))
-    return f"{getattr(model, 'name', type(model).__name__)}:{h.hexdigest()}"
-
-
-def transform_identity(transform, probe=None):
-    """A stable description of a transform, or None when it has none (then nothing is cached).
-
-    A module's weights and train/eval mode are part of it (its ``repr`` leaves them out), and
-    a transform that gives different results for the same ``probe`` batch under different
-    seeds (a random crop, a colour jitter) has none: its features are computed afresh.
+    Returns:
+        ``(images (N, 3, size, size) in [0, 1], labels (N,) int64, names)``.
+    Raises:
+        FileNotFoundError: the folder is absent (it lives beside the repository).
     """
-    if transform is None:
-        return "none"
-    key = getattr(transform, "cache_key", None) or repr(transform)
-    if " at 0x" in key:
-        return None
-    if isinstance(transform, torch.nn.Module):
-        key += f"|{model_identity(transform)}|training={transform.training}"
-    if probe is not None and _random(transform, probe):
-        return None
-    return key
+    files = sorted(Path(folder).glob("*.jpg")) if Path(folder).is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"No ImageNet sample photos in {folder}.")
+    files = files[:limit]
+    labels = [int(re.match(r"(\d+)_", f.name).group(1)) for f in files]
+    images = torch.stack([load_image(f, size) for f in files])
+    return images, torch.tensor(labels), [f.stem.split("_", 2)[-1] for f in files]
 
 
-def _random(transform, probe, seeds=8):
-    """Whether ``transform`` gives different results for ``probe`` under different seeds."""
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        results = []
-        for seed in range(seeds):
-            torch.manual_seed(seed)
-            results.append(transform(probe))
-    return any(not torch.equal(results[0], r) for r in results[1:])
-
-
-def _key(fields):
-    text = json.dumps(dict(fields, format=_CACHE_FORMAT), sort_keys=True)
-    return text, hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _on_disk(fields, cache_dir=None, prefix="maxima"):
-    """Whether a cache file for ``fields`` exists (it is still checked when read)."""
-    _, digest = _key(fields)
-    return (Path(cache_dir or CACHE_DIR) / f"{prefix}-{digest}.pt").exists()
-
-
-def cached(fields, compute, cache_dir=None, prefix="cache"):
-    """``compute()`` (a dict of tensors), stored under a hash of ``fields`` and reused next time.
-
-    The stored file keeps the full ``fields``; a file whose fields differ (a hash
-    collision or a hand-copied file) is recomputed, never returned.
-    """
-    if fields is None or cache_dir is False:
-        return compute()
-    text, digest = _key(fields)
-    folder = Path(cache_dir or CACHE_DIR)
-    path = folder / f"{prefix}-{digest}.pt"
-    if path.exists():
-        try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            if stored.get("fields") == text:
-                return stored["tensors"]
-        except Exception:  # noqa: BLE001, S110 - a truncated or foreign file is recomputed
-            pass
-    tensors = compute()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"fields": text, "tensors": tensors}, tmp)
-    os.replace(tmp, path)  # atomic: a reader never sees half a file
-    return tensors
-
-
-def busy_cpu():
-    """True when other processes already keep every core busy (1-minute load >= cores).
-
-    Then one thread per process is several times faster than many: OpenMP threads
-    spin waiting for each other when they do not get a core each (measured on a
-    2-core machine with 6 jobs: a batch-8 forward 16 ms/image with 1 thread,
-    200-370 ms with 2).
-    """
-    try:
-        return os.getloadavg()[0] >= (os.cpu_count() or 1)
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def cpu_threads(n=None):
-    """Run a block with ``n`` torch threads (default: 1 on a busy CPU, else unchanged)."""
-    before = torch.get_num_threads()
-    n = n or (1 if busy_cpu() else before)
-    torch.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        torch.set_num_threads(before)
-
-
-class _Stop(Exception):
-    """Raised by a hook to end the forward pass once the wanted layer has run."""
-
+# --------------------------------------------------------------------------- features
 
 def _reduce(out, reduce):
     if out.dim() == 2 or reduce == "flatten":
@@ -388,8 +293,9 @@ def _reduce(out, reduce):
 def layer_outputs(model, layer, images, batch_size=8, fn=None, progress=True, desc=None):
     """Apply ``fn`` to ``layer``'s output for every batch of ``images`` and concatenate.
 
-    Runs under ``torch.inference_mode`` in channels-last batches (nearly twice as
-    fast on CPU), stops each forward pass once every requested layer has run, and
+    Runs under ``torch.inference_mode`` in channels-last batches (the faster memory
+    order for CPU convolutions), stops each forward pass once every requested layer
+    has run (``hooks.record(stop=True)``), and
     keeps only ``fn``'s (small) results, so memory stays bounded by one batch.
 
     Args:
@@ -402,43 +308,21 @@ def layer_outputs(model, layer, images, batch_size=8, fn=None, progress=True, de
     """
     from tqdm.auto import tqdm
     names = [layer] if isinstance(layer, str) else list(layer)
-    modules = {name: hooks.get_layer(model, name) for name in names}
     fn = fn or (lambda out: out.flatten(1))
-    param = next(model.parameters())
-    box = {}
-
-    def hook_for(name):
-        def hook(m, inputs, output):
-            box.setdefault(name, hooks._first_tensor(output))
-            if len(box) == len(names):
-                raise _Stop
-        return hook
-
+    dev = model_device(model)
     chunks = {name: [] for name in names}
-    handles = []
-    try:
-        for name, module in modules.items():
-            handles.append(module.register_forward_hook(hook_for(name)))
-        threads = cpu_threads() if param.device.type == "cpu" else contextlib.nullcontext()
-        with threads, torch.inference_mode():
-            for start in tqdm(range(0, len(images), batch_size), desc=desc or f"{layer} features",
-                              disable=not progress, leave=False):
-                x = images[start:start + batch_size].to(param.device, param.dtype)
-                x = x.contiguous(memory_format=torch.channels_last)
-                box.clear()
-                try:
-                    model(x)
-                except _Stop:
-                    pass
-                for name in names:
-                    res = fn(box[name])
-                    res = res if isinstance(res, tuple) else (res,)
-                    chunks[name].append(tuple(r.float().cpu() if r.is_floating_point() else r.cpu()
-                                              for r in res))
-                box.clear()
-    finally:
-        for h in handles:
-            h.remove()
+    threads = cpu_threads() if dev.type == "cpu" else contextlib.nullcontext()
+    with hooks.record(model, names, stop=True) as rec, threads, torch.inference_mode():
+        for start in tqdm(range(0, len(images), batch_size), desc=desc or f"{layer} features",
+                          disable=not progress, leave=False):
+            x = images[start:start + batch_size].to(dev)
+            rec.run(x.contiguous(memory_format=torch.channels_last))
+            for name in names:
+                res = fn(rec[name])
+                res = res if isinstance(res, tuple) else (res,)
+                chunks[name].append(tuple(r.float().cpu() if r.is_floating_point() else r.cpu()
+                                          for r in res))
+            rec.activations.clear()  # free the batch's activations before the next one
     result = {}
     for name in names:
         out = tuple(torch.cat(parts) for parts in zip(*chunks[name]))
@@ -446,8 +330,8 @@ def layer_outputs(model, layer, images, batch_size=8, fn=None, progress=True, de
     return result[layer] if isinstance(layer, str) else result
 
 
-def features(model, data, layer="pool", reduce="avg", size=None, transform=None, batch_size=8,
-             cache=True, cache_dir=None, progress=True):
+def extract_features(model, data, layer="pool", reduce="avg", size=None, transform=None,
+                     batch_size=8, cache=True, cache_dir=None, progress=True):
     """One feature vector per image of ``data`` at ``layer``, cached on disk.
 
     The cache key hashes the model's name and weights, the layer, the reduction,
@@ -476,8 +360,7 @@ def features(model, data, layer="pool", reduce="avg", size=None, transform=None,
     def resized(x):
         if size is None:
             return x
-        return F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True,
-                             align_corners=False)
+        return resize(x.float(), size)
 
     def prepared(start_stop):
         x = resized(images[start_stop])
@@ -510,29 +393,18 @@ class _Batches:
         return self.prepare(s)
 
 
-def clear_cache(cache_dir=None):
-    """Delete every cached file; returns how many were removed."""
-    folder = Path(cache_dir or CACHE_DIR)
-    files = list(folder.glob("*.pt")) if folder.exists() else []
-    for f in files:
-        f.unlink()
-    return len(files)
-
-
 __all__ = [
     "DATASETS",
     "OFFLINE_DATASETS",
     "PHOTO_SOURCES",
     "DatasetUnavailable",
     "ImageSet",
-    "cached",
     "cifar10",
-    "clear_cache",
     "digits",
-    "features",
+    "extract_features",
+    "imagenet_samples",
     "imagenette",
     "layer_outputs",
     "load_dataset",
-    "model_identity",
     "photos",
 ]

@@ -11,13 +11,13 @@ import functools
 
 import matplotlib.pyplot as plt
 import torch
-import torch.nn.functional as F
 
-from .images import load_image, to_numpy
+from .device import model_device
+from .images import as_batch, load_image, resize, to_numpy
 from .objectives import layer_norm
 from .optimize import optimize
 from .params import pixel_image
-from .regularizers import jitter as jitter_transform
+from .regularizers import Jitter
 
 DEFAULTS = dict(layer="blocks.8", steps=10, octaves=3, octave_scale=1.4, step_size=0.01,
                 jitter=16, size=224)
@@ -29,12 +29,6 @@ def octave_sizes(height, width, octaves, scale):
         raise ValueError(f"Need octaves >= 1 and octave_scale >= 1, got {octaves}, {scale}.")
     return [(max(16, round(height / scale ** i)), max(16, round(width / scale ** i)))
             for i in reversed(range(int(octaves)))]
-
-
-def _resize(x, size):
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
 def deep_dream(model, image, layer=DEFAULTS["layer"], steps=DEFAULTS["steps"],
@@ -53,16 +47,15 @@ def deep_dream(model, image, layer=DEFAULTS["layer"], steps=DEFAULTS["steps"],
     Returns:
         (3, H, W) dreamed image in [0, 1].
     """
-    base = image if image.dim() == 4 else image[None]
-    base = base.float().to(next(model.parameters()).device)
+    base = as_batch(image, model_device(model))
     objective = layer_norm(layer)
     objective.check(model)  # unknown layer: clear error before any work
     detail = None
     for size in octave_sizes(*base.shape[-2:], octaves, octave_scale):
-        b = _resize(base, size)
-        detail = torch.zeros_like(b) if detail is None else _resize(detail, size)
+        b = resize(base, size)
+        detail = torch.zeros_like(b) if detail is None else resize(detail, size)
         result = optimize(model, pixel_image(b + detail), objective,
-                          transforms=[jitter_transform(jitter)], steps=steps,
+                          transforms=[Jitter(jitter)], steps=steps,
                           optimizer="normalized", lr=step_size, progress=progress, seed=seed)
         detail = result.image - b  # what the dream added at this scale
     return (base + detail).clamp(0, 1)[0]

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .images import resize
+
 METRICS = ["l2", "cosine"]
 
 
@@ -64,7 +66,7 @@ def nearest(features, queries, k=5, metric="l2"):
     return top.indices, top.values
 
 
-def precision_at_k(features, labels, k=5, metric="l2"):
+def precision_at_k(features, labels, k=6, metric="l2"):
     """Mean fraction of each item's ``k`` nearest neighbours (itself excluded) sharing its label."""
     labels = torch.as_tensor(labels)
     idx, _ = nearest(features, torch.arange(len(labels)), k, metric)
@@ -101,7 +103,7 @@ def tsne_2d(features, perplexity=30.0, seed=0, pca_dims=50):
         raise ValueError(f"perplexity must be in [1, {len(x)}) for {len(x)} points, got {perplexity}.")
     from threadpoolctl import threadpool_limits
 
-    from .data import busy_cpu
+    from .device import busy_cpu
     # On a CPU that other jobs keep busy, one OpenMP thread is much faster than several.
     with threadpool_limits(1 if busy_cpu() else None):
         if pca_dims and x.shape[1] > pca_dims and len(x) > pca_dims:
@@ -113,15 +115,13 @@ def tsne_2d(features, perplexity=30.0, seed=0, pca_dims=50):
 # --------------------------------------------------------------------------- image maps
 
 def _unit(points):
-    p = np.asarray(points, dtype=np.float64)
+    p = np.asarray(points, dtype=np.float32)
     lo, hi = p.min(0), p.max(0)
     return (p - lo) / np.maximum(hi - lo, 1e-12)
 
 
 def _thumb(image, side):
-    t = torch.as_tensor(image).float()[None]
-    t = F.interpolate(t, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
-    return t[0].clamp(0, 1).permute(1, 2, 0).numpy()
+    return resize(torch.as_tensor(image).float(), side).clamp(0, 1).permute(1, 2, 0).numpy()
 
 
 def image_map(images, points, canvas=1200, thumb=48):

@@ -34,7 +34,7 @@ def kernel(model, layer, channel):
 
 
 def random_patches(names=("chelsea", "coffee", "astronaut", "rocket", "china", "flower"),
-                   size=11, count=20000, image_size=256, seed=0):
+                   size=11, count=12000, image_size=256, seed=0):
     """(count, 3 * size * size) array of random patches of the shipped photos, each mean-centred."""
     rng = np.random.default_rng(seed)
     images = [load_image(n, image_size).numpy() for n in names]

@@ -1,4 +1,11 @@
-"""Record activations and gradients of named layers, with hooks that never leak."""
+"""The one place that reads layers: record activations and gradients of named layers.
+
+Every helper that needs a layer's output goes through this module: ``record``
+(hooks on named layers, optionally ending the forward pass early),
+``activations`` (image in, ``{layer: tensor}`` out) and ``layers`` (the survey of
+a model's layers, their output shapes and whether a rectifier produced them).
+Every hook is removed in a ``finally``, also after an exception or KeyboardInterrupt.
+"""
 import contextlib
 import difflib
 import weakref
@@ -6,7 +13,16 @@ from collections import namedtuple
 
 import torch
 
-LayerInfo = namedtuple("LayerInfo", "name type shape")
+from .device import model_device
+from .images import as_batch
+from .rectifiers import Rectifiers
+
+OUTPUT = "output"  # the model's own output, for ``activations`` and objectives
+LayerInfo = namedtuple("LayerInfo", "name type shape rectified")
+LayerInfo.__doc__ = ("One layer of ``layers(model)``: its ``name`` (as in ``named_modules()``), "
+                     "module ``type`` name, output ``shape`` without the batch dimension, and "
+                     "whether the output comes straight out of a ReLU-like activation "
+                     "(``rectified``).")
 
 
 class LayerError(KeyError):
@@ -28,7 +44,8 @@ def get_layer(model, name):
                      f"Valid names include: {', '.join(names[:8])}, ... (see helpers.layers(model)).")
 
 
-def _first_tensor(output):
+def first_tensor(output):
+    """A module's output as one tensor: the output itself, the first element of a tuple, or None."""
     if isinstance(output, torch.Tensor):
         return output
     if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
@@ -36,31 +53,64 @@ def _first_tensor(output):
     return None
 
 
+class _StopForward(Exception):
+    """Raised by a ``record(stop=True)`` hook once every named layer has run."""
+
+    def __init__(self, recording):
+        super().__init__("forward pass stopped after the recorded layers")
+        self.recording = recording
+
+
 class Recording:
     """What ``record`` captured: ``activations[name]`` and ``gradients[name]`` tensors."""
 
-    def __init__(self):
+    def __init__(self, model):
+        self.model = model
         self.activations, self.gradients = {}, {}
 
     def __getitem__(self, name):
         return self.activations[name]
 
+    def run(self, *inputs, **kwargs):
+        """One forward pass, recorded afresh (earlier values are cleared).
+
+        Returns:
+            the model's output, or None when ``stop=True`` ended the pass early.
+        """
+        self.activations.clear()
+        self.gradients.clear()
+        try:
+            return self.model(*inputs, **kwargs)
+        except _StopForward as stop:
+            if stop.recording is not self:
+                raise  # an enclosing recording's stop: let it end its own pass
+            return None
+
 
 @contextlib.contextmanager
-def record(model, names, gradients=False, detach=False):
+def record(model, names, gradients=False, detach=False, stop=False):
     """Record the outputs (and, with ``gradients=True``, their gradients) of named layers.
 
     Usage: ``with record(model, ["blocks.5"]) as rec: model(x)``; then
     ``rec["blocks.5"]`` is the (N, C, H, W) activation. Hooks are removed on
     exit, also on exceptions and KeyboardInterrupt.
+
+    Args:
+        names: a layer name or a list of them (see ``layers(model)``).
+        gradients: also keep ``rec.gradients[name]``, the gradient of each recorded output.
+        detach: keep detached outputs (no graph).
+        stop: end the forward pass as soon as every named layer has produced its output,
+            so an early layer costs only the layers up to it. Run the pass with
+            ``rec.run(x)`` (returns None when stopped), or call ``model(x)`` as the last
+            statement of the ``with`` block: the stop ends the block quietly.
     """
     names = [names] if isinstance(names, str) else list(names)
     modules = {n: get_layer(model, n) for n in names}  # validate before hooking anything
-    rec, handles = Recording(), []
+    rec, handles, wanted = Recording(model), [], set(names)
 
     def hook_for(name):
         def hook(module, inputs, output):
-            out = _first_tensor(output)
+            out = first_tensor(output)
             if out is None:
                 return
             rec.activations[name] = out.detach() if detach else out
@@ -68,15 +118,46 @@ def record(model, names, gradients=False, detach=False):
                 # A tensor hook sees the gradient of this very output, even when the
                 # module is reused (pytorch-grad-cam's reason for doing it this way).
                 out.register_hook(lambda g: rec.gradients.__setitem__(name, g))
+            if stop and wanted.issubset(rec.activations):
+                raise _StopForward(rec)
         return hook
 
     try:
         for name, module in modules.items():
             handles.append(module.register_forward_hook(hook_for(name)))
         yield rec
+    except _StopForward as err:
+        if err.recording is not rec:
+            raise
     finally:
         for h in handles:
             h.remove()
+
+
+@torch.no_grad()
+def activations(model, images, layers, stop=True):
+    """Detached outputs of named layers for an image or a batch, from one forward pass.
+
+    Args:
+        images: (3, H, W) or (N, 3, H, W) in [0, 1], on any device (moved to the model's).
+        layers: a layer name or a list of them; ``OUTPUT`` (``"output"``) is the model's output.
+        stop: end the pass after the last named layer (unless the output is asked for).
+    Returns:
+        ``{layer: (N, ...) tensor}`` on the model's device.
+    """
+    names = [layers] if isinstance(layers, str) else list(layers)
+    hooked = [n for n in names if n != OUTPUT]
+    x = as_batch(images, model_device(model))
+    with record(model, hooked, detach=True, stop=stop and OUTPUT not in names) as rec:
+        out = rec.run(x)
+    missing = [n for n in hooked if n not in rec.activations]
+    if missing:
+        raise LayerError(f"Layer(s) {', '.join(map(repr, missing))} produced no tensor output "
+                         f"in a forward pass.")
+    acts = dict(rec.activations)
+    if OUTPUT in names:
+        acts[OUTPUT] = out
+    return {n: acts[n] for n in names}
 
 
 _LAYERS_CACHE = weakref.WeakKeyDictionary()
@@ -89,32 +170,37 @@ def layers(model, size=224, leaves=False):
     widgets can call it on every slider move.
 
     Args:
+        size: input side, or an (H, W) pair.
         leaves: only modules without children (conv, bn, relu...); default lists all.
     Returns:
-        list of ``LayerInfo(name, type, shape)`` in execution order.
+        list of ``LayerInfo(name, type, shape, rectified)`` in execution order.
     """
-    key = (size, leaves, tuple(id(m) for m in model.modules()))
+    hw = (int(size), int(size)) if isinstance(size, int) else tuple(int(s) for s in size)
+    key = (hw, leaves, tuple(id(m) for m in model.modules()))
     cache = _LAYERS_CACHE.setdefault(model, {})
     if key not in cache:
-        cache[key] = _trace_layers(model, size, leaves)
+        cache[key] = _survey(model, hw, leaves)
     return list(cache[key])
 
 
-def _trace_layers(model, size, leaves):
-    found, handles = [], []
-    param = next(model.parameters())
+def _survey(model, hw, leaves):
+    """One forward pass of zeros with a hook on every module, under a tracking ``Rectifiers``."""
+    found, seen, handles = [], set(), []
+    mode = Rectifiers(track=True)  # tells which outputs come straight out of a rectifier
     try:
         for name, module in model.named_modules():
             if not name or (leaves and any(True for _ in module.children())):
                 continue
 
             def hook(m, i, o, name=name):
-                out = _first_tensor(o)
-                if out is not None and name not in {f.name for f in found}:
-                    found.append(LayerInfo(name, type(m).__name__, tuple(out.shape[1:])))
+                out = first_tensor(o)
+                if out is not None and name not in seen:
+                    seen.add(name)
+                    found.append(LayerInfo(name, type(m).__name__, tuple(out.shape[1:]),
+                                           mode.rectified(out)))
             handles.append(module.register_forward_hook(hook))
-        with torch.no_grad():
-            model(torch.zeros(1, 3, size, size, device=param.device, dtype=param.dtype))
+        with torch.no_grad(), mode:
+            model(torch.zeros((1, 3) + hw, device=model_device(model)))
     finally:
         for h in handles:
             h.remove()

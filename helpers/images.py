@@ -103,7 +103,7 @@ def _open(source):
 
 def _pil_to_array(img):
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return np.asarray(img, dtype=np.float64) / (65535.0 if np.asarray(img).max() > 255 else 255.0)
+        return np.asarray(img, dtype=np.float32) / (65535.0 if np.asarray(img).max() > 255 else 255.0)
     if img.mode not in ("RGB", "RGBA", "L", "LA"):
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
     if img.mode == "LA":
@@ -132,10 +132,45 @@ def center_crop_resize(image, size):
     _, h, w = image.shape
     s = min(h, w)
     top, left = (h - s) // 2, (w - s) // 2
-    square = image[:, top:top + s, left:left + s]
-    out = torch.nn.functional.interpolate(square[None], size=(size, size), mode="bilinear",
-                                          antialias=True, align_corners=False)[0]
-    return out.clamp(0, 1)
+    return resize(image[:, top:top + s, left:left + s], size).clamp(0, 1)
+
+
+def as_batch(image, device=None):
+    """An image or a batch as an (N, 3, H, W) float32 tensor, detached, on ``device``.
+
+    Args:
+        image: (3, H, W) or (N, 3, H, W) tensor or array in [0, 1].
+        device: where the batch goes (None: where it is).
+    Raises:
+        TypeError: not a tensor or an array (load files and names with ``load_image``).
+        ValueError: any other shape.
+    """
+    if not isinstance(image, (torch.Tensor, np.ndarray)):
+        raise TypeError(f"Expected an image tensor of shape (3, H, W) in [0, 1], got a "
+                        f"{type(image).__name__} (use helpers.load_image).")
+    batch = torch.as_tensor(image).detach()
+    shape = tuple(batch.shape)
+    if batch.dim() == 3:
+        batch = batch[None]
+    if batch.dim() != 4 or batch.shape[1] != 3:
+        raise ValueError(f"Expected an image of shape (3, H, W) or (N, 3, H, W) in [0, 1], got "
+                         f"shape {shape}.")
+    return batch.to(device=device, dtype=torch.float32)
+
+
+def resize(image, size):
+    """(N, C, h, w) or (C, h, w) -> the same with side ``size`` or (H, W), antialiased bilinear.
+
+    Bilinear weights are positive, so values stay in the input's range: images stay in
+    [0, 1] and signed maps (a dream's added detail) keep their sign.
+    """
+    h, w = (int(size), int(size)) if isinstance(size, (int, np.integer)) else map(int, size)
+    if tuple(image.shape[-2:]) == (h, w):
+        return image
+    batch = image if image.dim() == 4 else image[None]
+    out = torch.nn.functional.interpolate(batch, size=(h, w), mode="bilinear", antialias=True,
+                                          align_corners=False)
+    return out if image.dim() == 4 else out[0]
 
 
 def load_image(source, size=224):

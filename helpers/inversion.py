@@ -7,47 +7,26 @@ reconstruction is what the layer keeps; detail fades with depth.
 
 Every optimization runs through ``helpers.optimize.optimize``.
 """
-import contextlib
-import functools
 from dataclasses import dataclass, field
 
 import torch
 
-from .hooks import get_layer, record
-from .objectives import Objective, tv
+from .device import model_device, small_image_threads
+from .hooks import activations, get_layer
+from .images import as_batch
+from .objectives import Objective, smoother, tv
 from .optimize import optimize
 from .params import pixel_image
-
-
-def _batch(image):
-    if image.dim() == 3:
-        image = image[None]
-    if image.dim() != 4 or image.shape[1] != 3:
-        raise ValueError(f"Expected a (3, H, W) image in [0, 1], got shape {tuple(image.shape)}.")
-    return image
-
-
-@torch.no_grad()
-def features(model, image, layers):
-    """Detached activations ``{layer: (1, C, H, W)}`` of a (3, H, W) or (1, 3, H, W) image."""
-    layers = [layers] if isinstance(layers, str) else list(layers)
-    image = _batch(image).to(next(model.parameters()).device)
-    with record(model, layers, detach=True) as rec:
-        model(image)
-    return {name: rec[name] for name in layers}
 
 
 @torch.no_grad()
 def evaluate(model, objective, image):
     """The value (float) of an objective -- or a list of floats for a list of objectives --
-    for a fixed (1, 3, H, W) image, from one forward pass."""
+    for a fixed (1, 3, H, W) image, from one forward pass (``hooks.activations``)."""
     many = isinstance(objective, (list, tuple))
     objectives = list(objective) if many else [objective]
-    names = sorted(set().union(*(o.layers for o in objectives)) - {"output"})
-    image = _batch(image).to(next(model.parameters()).device)
-    with record(model, names, detach=True) as rec:
-        out = model(image)
-    acts = dict(rec.activations, output=out)
+    image = as_batch(image, model_device(model))
+    acts = activations(model, image, sorted(set().union(*(o.layers for o in objectives))))
     values = [float(o(acts, image)) for o in objectives]
     return values if many else values[0]
 
@@ -57,14 +36,13 @@ def feature_distance(layer, target, smooth=None):
 
     Args:
         layer: layer name.
-        target: (1, C, H, W) activation ``phi0`` of the photo (from ``features``).
-        smooth: apply the softmax smoothing of ``helpers.style.softmax_smooth`` to both
+        target: (1, C, H, W) activation ``phi0`` of the photo (from ``hooks.activations``).
+        smooth: apply the softmax smoothing of ``objectives.softmax_smooth`` to both
             sides first (False, True or a temperature).
     Returns:
         ``Objective`` averaged over the batch; 1 for an all-zero ``phi(x)``.
     """
-    from .style import _smoother
-    f = _smoother(smooth)
+    f = smoother(smooth)
     target = f(target.detach())
     norm = target.pow(2).sum().clamp_min(1e-12)
 
@@ -105,35 +83,15 @@ class _ChannelsLast(torch.autograd.Function):
 def channels_last(image):
     """Transform for ``optimize``: the same (N, 3, H, W) image in channels-last memory order.
 
-    The convolutions then take their faster NHWC path (about 1.5x per step for
-    EfficientNet-Lite0 on a CPU, see bench/bench_style.py); the parameters and their
-    gradients stay in the usual order.
+    The convolutions then take their faster NHWC path on a CPU (bench/bench_style.py
+    measures it); the parameters and their gradients stay in the usual order.
     """
     return _ChannelsLast.apply(image)
 
 
-SMALL = 256 * 256  # images up to this many pixels are optimized on one CPU thread
-
-
-@contextlib.contextmanager
-def small_image_threads(height, width):
-    """Run on one CPU thread for small images, restoring the setting afterwards.
-
-    A 128 px forward + backward pass is too small to split: on a 2-core machine shared with
-    other work, one thread measured about 4x faster than two (40 ms vs 180 ms per step).
-    """
-    threads = torch.get_num_threads()
-    if height * width <= SMALL:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def pixel_error(a, b):
     """Root-mean-square difference of two images in [0, 1] (any leading shape)."""
-    return float((_batch(a).float().cpu() - _batch(b).float().cpu()).pow(2).mean().sqrt())
+    return float((as_batch(a, "cpu") - as_batch(b, "cpu")).pow(2).mean().sqrt())
 
 
 @dataclass
@@ -157,8 +115,8 @@ class Inversion:
     interrupted: bool = False
 
 
-def invert(model, image, layer, tv_strength=1.0, beta=2.0, alpha=6.0, alpha_strength=0.0,
-           steps=200, optimizer="adam", lr=0.05, sd=0.1, seed=0, smooth=None, transforms=(),
+def invert(model, image, layer, tv_strength=8.0, beta=2.0, alpha=6.0, alpha_strength=0.0,
+           steps=80, optimizer="adam", lr=None, sd=0.1, seed=0, smooth=None, transforms=(),
            progress=False, callback=None, every=10):
     """Reconstruct a photo from one layer's activations (Mahendran & Vedaldi, 2015).
 
@@ -170,26 +128,25 @@ def invert(model, image, layer, tv_strength=1.0, beta=2.0, alpha=6.0, alpha_stre
             over pixels); 0 switches it off.
         beta: TV exponent; < 2 allows sharper edges.
         alpha, alpha_strength: optional L-alpha bound (``alpha_norm``); 0 = off.
-        steps, optimizer, lr: passed to ``optimize`` (``"adam"``, ``"lbfgs"``...).
+        steps, optimizer, lr: passed to ``optimize`` (``"adam"``, ``"lbfgs"``...); ``lr=None``
+            is the optimizer's own default (``optimize.DEFAULT_LR``).
         sd: noise around grey at the start.
-        smooth: softmax smoothing of the activations (``helpers.style.softmax_smooth``).
+        smooth: softmax smoothing of the activations (``objectives.softmax_smooth``).
     Returns:
         ``Inversion`` with the reconstruction and its feature distance before and after.
     """
-    image = _batch(image)
+    image = as_batch(image)
     get_layer(model, layer)
     if tv_strength < 0 or alpha_strength < 0:
         raise ValueError(f"Strengths must be >= 0 (tv_strength={tv_strength}, "
                          f"alpha_strength={alpha_strength}).")
-    target = features(model, image, [layer])[layer]
+    target = activations(model, image, [layer])[layer]
     distance = feature_distance(layer, target, smooth)
     objective = distance
     if tv_strength:
         objective = objective + tv(tv_strength, beta)
     if alpha_strength:
         objective = objective + alpha_norm(alpha, alpha_strength)
-    if optimizer == "lbfgs":
-        optimizer = functools.partial(torch.optim.LBFGS, lr=1.0, max_iter=1, history_size=50)
     param = pixel_image(tuple(image.shape[-2:]), sd=sd, seed=seed)
     start = evaluate(model, distance, param().detach())
     with small_image_threads(*image.shape[-2:]):
@@ -210,7 +167,7 @@ def invert_layers(model, image, layers, **kwargs):
 def inversion_figure(image, inversions, size=2.4, title=None):
     """The photo, then one reconstruction per layer titled with its feature distance."""
     from .plotting import show_images
-    images = [_batch(image)[0]] + [inv.image[0] for inv in inversions]
+    images = [as_batch(image)[0]] + [inv.image[0] for inv in inversions]
     titles = ["photo"] + [f"{inv.layer}\nd={inv.distance:.3f}, rms={inv.pixel_error:.3f}"
                           for inv in inversions]
     return show_images(images, titles, ncols=len(images), size=size, title=title)
@@ -221,7 +178,6 @@ __all__ = [
     "alpha_norm",
     "evaluate",
     "feature_distance",
-    "features",
     "inversion_figure",
     "invert",
     "invert_layers",

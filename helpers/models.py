@@ -7,6 +7,7 @@ load through torchvision's weights API when their weights are cached or can be
 downloaded.
 """
 import copy
+import numbers
 import os
 import socket
 import urllib.parse
@@ -19,7 +20,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models._meta import _IMAGENET_CATEGORIES
 
-from .device import device as default_device
+from .device import device as default_device, model_device
 from .efficientnet import EfficientNetLite0, rename_lukemelas
 
 OFFLINE = "efficientnet_lite0"
@@ -52,6 +53,8 @@ class Normalized(nn.Module):
         self.input_size = input_size
 
     def forward(self, x):
+        # Inputs may come from anywhere (a CPU photo, a GPU model): move them to the model.
+        x = x.to(device=self.mean.device, dtype=self.mean.dtype)
         return self._net((x - self.mean) / self.std)
 
     def train(self, mode=True):
@@ -92,7 +95,8 @@ def is_cached(name):
     return name == OFFLINE or (name in TORCHVISION and os.path.exists(_checkpoint_path(name)))
 
 
-def _online(url, timeout=3.0):
+def online(url, timeout=3.0):
+    """True when the host of ``url`` accepts a connection: the one reachability check for downloads."""
     host = urllib.parse.urlparse(url).hostname
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
@@ -108,7 +112,7 @@ def _torchvision_model(name, pretrained):
     weights = _weights(name)
     path = _checkpoint_path(name)
     if not os.path.exists(path):
-        if not _online(weights.url):
+        if not online(weights.url):
             raise ModelUnavailable(
                 f"{name}: weights are not cached in {os.path.dirname(path)} and cannot be "
                 f"downloaded (offline). Available now: {', '.join(available_models())}.")
@@ -170,27 +174,46 @@ def predict(model, images, k=5):
         images: (N, 3, H, W) or (3, H, W) in [0, 1].
     """
     images = images if images.dim() == 4 else images[None]
-    probs = model(images.to(next(model.parameters()).device)).softmax(-1)
+    probs = model(images.to(model_device(model))).softmax(-1)
     top = probs.topk(k, dim=-1)
     return [[(int(i), model.classes[int(i)], float(p)) for p, i in zip(ps, idx)]
             for ps, idx in zip(top.values.cpu(), top.indices.cpu())]
 
 
 def class_index(model, target):
-    """A class index from an index or a (case-insensitive, unique prefix of a) class name."""
-    n = len(model.classes)
+    """The one class resolver: an index from an index or a class name.
+
+    Names match case-insensitively, in full or by a unique prefix. A model without
+    ``.classes`` (a plain ``nn.Module``) accepts any integer index.
+
+    Raises:
+        ValueError: an unknown or ambiguous name (with the closest names), an index out
+            of range, or a name for a model without class names. Always this one type.
+    """
+    if isinstance(target, torch.Tensor) and target.numel() == 1:
+        target = target.item()
+    classes = getattr(model, "classes", None)
     if isinstance(target, str):
-        names = [c.lower() for c in model.classes]
+        if classes is None:
+            raise ValueError(f"Class {target!r}: {type(model).__name__} has no class names "
+                             f"(.classes); use an index.")
+        names = [c.lower() for c in classes]
         hits = [i for i, c in enumerate(names) if c == target.lower()] or \
                [i for i, c in enumerate(names) if c.startswith(target.lower())]
         if len(hits) != 1:
             import difflib
-            close = difflib.get_close_matches(target.lower(), names, n=5)
-            raise ValueError(f"Class {target!r} matches {len(hits)} classes; did you mean one of {close}?")
+            close = [classes[i] for i in hits[:5]] or \
+                difflib.get_close_matches(target.lower(), names, n=5)
+            raise ValueError(f"Class {target!r} matches {len(hits)} classes; did you mean one "
+                             f"of {close}?")
         return hits[0]
+    if not isinstance(target, numbers.Integral) and not \
+            (isinstance(target, float) and target.is_integer()):
+        raise ValueError(f"A class is an index or a name, got {target!r}.")
     target = int(target)
-    if not 0 <= target < n:
-        raise ValueError(f"Class index {target} is out of range: valid are 0..{n - 1}.")
+    if classes is not None and not 0 <= target < len(classes):
+        raise ValueError(f"Class index {target} is out of range: valid are "
+                         f"0..{len(classes) - 1}.")
     return target
 
 
@@ -231,8 +254,8 @@ def inference_copy(model, example):
     """A copy of an eval-mode ``model`` for fast batched inference, or ``model`` itself.
 
     Every BatchNorm is folded into the convolution that feeds it, activations work in
-    place and the weights go channels-last: on a CPU this about halves the time of a
-    forward pass of EfficientNet-Lite0 (see bench/bench_attribution.py). The copy is
+    place and the weights go channels-last, which makes a CPU forward pass markedly
+    faster (bench/bench_attribution.py measures it). The copy is
     checked against ``model`` on ``example`` (a batch), kept for the session and rebuilt
     when a parameter changes. ``model`` itself comes back when it trains, has nothing to fold, or the
     check fails (for a network that also uses a convolution's output elsewhere).

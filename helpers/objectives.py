@@ -13,14 +13,14 @@ penalties on the image.
 ``image`` is the (N, 3, H, W) image in [0, 1] after the transforms, i.e. what
 the model saw. Losses average over the batch.
 """
+import functools
 import numbers
 
 import torch
+import torch.nn.functional as F
 
-from .hooks import check_channel, get_layer
+from .hooks import OUTPUT, check_channel, get_layer
 from .models import class_index
-
-OUTPUT = "output"
 
 
 class Objective:
@@ -111,16 +111,6 @@ def _channel_check(layer, c):
     return check
 
 
-def _class(model, target):
-    """Validate a class against ``model.classes``; models without names accept any int."""
-    if hasattr(model, "classes"):
-        return class_index(model, target)
-    if not isinstance(target, numbers.Integral):
-        raise ValueError(f"Class {target!r}: {type(model).__name__} has no class names; "
-                         "use an index.")
-    return int(target)
-
-
 def class_score(c):
     """Maximize the pre-softmax score (logit) of class ``c`` (Simonyan et al., 2014).
 
@@ -132,7 +122,7 @@ def class_score(c):
     resolved = {}
 
     def check(model, size):
-        resolved["index"] = [_class(model, t) for t in targets]
+        resolved["index"] = [class_index(model, t) for t in targets]
 
     def fn(rec, image):
         logits = rec[OUTPUT]
@@ -244,6 +234,41 @@ def cross_entropy(c):
 
     def check(model, size):
         for t in targets:
-            _class(model, t)
+            class_index(model, t)
     label = targets[0] if len(targets) == 1 else f"{len(targets)} classes"
     return Objective(fn, {OUTPUT}, f"cross_entropy({label})", [check])
+
+
+# ---- feature smoothing, shared by the style losses and feature_distance ----------------------
+
+def softmax_smooth(features, temperature=1.0):
+    """Softmax over all C*H*W activations of each image, rescaled to mean 1 (Wang et al., 2021).
+
+    The softmax turns peaky, low-entropy activations (a few huge values, as residual
+    networks produce) into a flatter distribution; multiplying by C*H*W only keeps the
+    numbers near 1 (the loss changes by a constant factor per layer).
+
+    Args:
+        features: (N, C, H, W) activations.
+        temperature: divides the activations first; larger is flatter.
+    Returns:
+        (N, C, H, W), positive, each image's entries averaging 1.
+    """
+    n = features[0].numel()
+    flat = features.reshape(len(features), -1) / temperature
+    return (F.softmax(flat, dim=1) * n).reshape(features.shape)
+
+
+def smoother(smooth):
+    """The activation transform for a ``smooth`` argument: None/False/0 -> identity,
+    True -> ``softmax_smooth`` at temperature 1, a positive number -> at that temperature.
+
+    Raises:
+        ValueError: a negative temperature.
+    """
+    if smooth is None or smooth is False or smooth == 0:
+        return lambda a: a
+    temperature = 1.0 if smooth is True else float(smooth)
+    if temperature <= 0:
+        raise ValueError(f"smooth must be False, True or a positive temperature, got {smooth}.")
+    return functools.partial(softmax_smooth, temperature=temperature)

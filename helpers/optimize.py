@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .hooks import get_layer, record
+from .device import model_device
+from .hooks import record
 from .objectives import OUTPUT, Objective
 from .params import ImageParam
 
-__all__ = ["optimize", "Result", "NormalizedGD", "SignGD", "make_optimizer", "preview"]
+__all__ = ["optimize", "Result", "NormalizedGD", "SignGD", "make_optimizer", "check_optimizer",
+           "sign_step", "preview"]
 
 
 @dataclass
@@ -62,8 +64,17 @@ class NormalizedGD(torch.optim.Optimizer):
         return loss
 
 
+def sign_step(x, grad, lr):
+    """``x - lr * sign(grad)``: the steepest descent step in the L-infinity norm.
+
+    The one sign step of the course: ``SignGD`` takes it for ``optimize``, and the
+    adversarial attacks (FGSM: one step, PGD: many, projected) take it directly.
+    """
+    return x - lr * grad.sign()
+
+
 class SignGD(torch.optim.Optimizer):
-    """``x <- x - lr * sign(g)``: the steepest step in L-infinity (FGSM, PGD)."""
+    """``x <- x - lr * sign(g)`` (``sign_step``): the steepest step in L-infinity (FGSM, PGD)."""
 
     def __init__(self, params, lr=1 / 255):
         super().__init__(params, {"lr": lr})
@@ -77,60 +88,43 @@ class SignGD(torch.optim.Optimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    p.sub_(group["lr"] * p.grad.sign())
+                    p.copy_(sign_step(p, p.grad, group["lr"]))
         return loss
 
 
 OPTIMIZERS = {
     "adam": lambda params, lr: torch.optim.Adam(params, lr=lr),
     "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr),
+    # One function evaluation per step, so ``steps`` counts the same work for every optimizer.
     "lbfgs": lambda params, lr: torch.optim.LBFGS(params, lr=lr, max_iter=1,
-                                                  history_size=20),
+                                                  history_size=50),
     "normalized": lambda params, lr: NormalizedGD(params, lr=lr),
     "sign": lambda params, lr: SignGD(params, lr=lr),
 }
+# The learning rate a name gets when none is given: L-BFGS scales its own steps (lr 1);
+# Adam/SGD in pixel units; the normalized and sign steps are pixel changes per step.
+DEFAULT_LR = {"adam": 0.05, "sgd": 0.05, "lbfgs": 1.0, "normalized": 0.01, "sign": 1 / 255}
 
 
-def make_optimizer(optimizer, params, lr):
-    """An optimizer from a name in ``OPTIMIZERS`` or a factory ``callable(params)``."""
-    if callable(optimizer):
-        return optimizer(params)
-    if optimizer not in OPTIMIZERS:
+def check_optimizer(optimizer):
+    """Raise ``ValueError`` unless ``optimizer`` is a name in ``OPTIMIZERS`` or a callable."""
+    if not callable(optimizer) and optimizer not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {optimizer!r}. Choose one of: "
                          f"{', '.join(OPTIMIZERS)}, or pass a factory callable(params).")
-    return OPTIMIZERS[optimizer](params, lr)
 
 
-class _Enough(Exception):
-    """Raised by a forward hook once every needed layer is recorded: skip the rest."""
+def make_optimizer(optimizer, params, lr=None):
+    """The one optimizer factory: a name in ``OPTIMIZERS`` or a factory ``callable(params)``.
 
-
-@contextlib.contextmanager
-def _stop_after(model, names, rec):
-    """Stop the forward pass as soon as all ``names`` have produced their output.
-
-    Objectives on an early layer then cost only the layers up to it.
+    Args:
+        optimizer: "adam", "sgd", "lbfgs", "normalized", "sign", or ``callable(params)``.
+        params: the tensors to optimize.
+        lr: learning rate for a named optimizer; None takes ``DEFAULT_LR[optimizer]``.
     """
-    names = set(names)
-
-    def hook(module, inputs, output):
-        if names.issubset(rec.activations):
-            raise _Enough
-    handles = []
-    try:
-        for name in names:
-            handles.append(get_layer(model, name).register_forward_hook(hook))
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-
-
-def _device(model):
-    p = next(model.parameters(), None)
-    if p is None:
-        p = next(model.buffers(), None)
-    return p.device if p is not None else torch.device("cpu")
+    check_optimizer(optimizer)
+    if callable(optimizer):
+        return optimizer(params)
+    return OPTIMIZERS[optimizer](params, DEFAULT_LR[optimizer] if lr is None else lr)
 
 
 def _progress(steps, enabled):
@@ -141,7 +135,7 @@ def _progress(steps, enabled):
 
 
 def optimize(model, param, objective, transforms=(), post_steps=(), steps=100, optimizer="adam",
-             lr=0.05, callback=None, every=10, progress=True, seed=None):
+             lr=None, callback=None, every=10, progress=True, seed=None):
     """Minimize ``objective`` over the image made by ``param``.
 
     Each step: image = param(); x = transforms(image); forward ``x`` through ``model``
@@ -155,10 +149,10 @@ def optimize(model, param, objective, transforms=(), post_steps=(), steps=100, o
         objective: an ``Objective`` (loss to minimize).
         transforms: callables image -> image applied before the forward pass (jitter...).
         post_steps: callables ``op(pixels, grad, step)`` editing the pixels in place after each
-            step (``blur_every``...); they need ``param.pixels`` (a ``pixel_image``).
+            step (``BlurEvery``...); they need ``param.pixels`` (a ``pixel_image``).
         steps: number of optimizer steps (L-BFGS: outer steps, one function evaluation each).
         optimizer: "adam", "sgd", "lbfgs", "normalized", "sign", or ``callable(params)``.
-        lr: learning rate for a named optimizer.
+        lr: learning rate for a named optimizer (None: ``DEFAULT_LR``, 0.05 for Adam).
         callback: ``callback(step, image, loss)`` every ``every`` steps and after the last one,
             with the (N, 3, H, W) detached image; returning True stops the run early.
         progress: show a tqdm progress bar.
@@ -182,7 +176,7 @@ def optimize(model, param, objective, transforms=(), post_steps=(), steps=100, o
     if post_steps and getattr(param, "pixels", None) is None:
         raise ValueError(f"Post-step regularizers ({', '.join(map(repr, post_steps))}) edit "
                          f"pixels; use pixel_image, not {type(param).__name__}.")
-    dev = _device(model)
+    dev = model_device(model)
     param.to(dev)
     params = [p for p in param.parameters() if p.requires_grad]
     with torch.no_grad():
@@ -205,7 +199,7 @@ def optimize(model, param, objective, transforms=(), post_steps=(), steps=100, o
                 bad = step - len(values) + i + 1
                 raise FloatingPointError(
                     f"The loss became {v} at step {bad} ({objective.name}); lower the learning "
-                    f"rate (lr={lr}) or the regularization strengths.")
+                    f"rate (lr={opt.param_groups[0]['lr']:g}) or the regularization strengths.")
         result.history.extend(values)
         if bar is not None:
             bar.update(len(values))
@@ -215,9 +209,9 @@ def optimize(model, param, objective, transforms=(), post_steps=(), steps=100, o
     rng = torch.random.fork_rng(devices=[], device_type="cpu") if seed is not None \
         else contextlib.nullcontext()
     try:
-        with rng, record(model, names) as rec, \
-                (contextlib.nullcontext() if needs_output or not names
-                 else _stop_after(model, names, rec)):
+        # Without the output, the pass ends after the last recorded layer: objectives on an
+        # early layer cost only the layers up to it.
+        with rng, record(model, names, stop=not needs_output) as rec:
             if seed is not None:
                 torch.manual_seed(seed)
 
@@ -226,14 +220,8 @@ def optimize(model, param, objective, transforms=(), post_steps=(), steps=100, o
                 x = param()
                 for t in transforms:
                     x = t(x)
-                rec.activations.clear()
-                acts = rec.activations
-                try:
-                    out = model(x)
-                    if needs_output:
-                        acts = dict(acts, **{OUTPUT: out})
-                except _Enough:
-                    pass
+                out = rec.run(x)
+                acts = dict(rec.activations, **{OUTPUT: out}) if needs_output else rec.activations
                 loss = objective(acts, x)
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
                 for p, g in zip(params, grads):

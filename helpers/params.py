@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .images import as_batch
+
 # Square root of the colour covariance of ImageNet pixels (Lucid's constants), columns
 # scaled so the largest has norm 1.
 _COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02],
@@ -75,16 +77,6 @@ def _size(size):
     return h, w
 
 
-def _as_batch(init):
-    init = torch.as_tensor(init).float()
-    if init.dim() == 3:
-        init = init[None]
-    if init.dim() != 4 or init.shape[1] != 3:
-        raise ValueError(f"An initial image must be (3, H, W) or (N, 3, H, W), "
-                         f"got {tuple(init.shape)}.")
-    return init
-
-
 def pixel_image(size=224, sd=None, batch=1, seed=None):
     """Optimize pixels directly.
 
@@ -99,9 +91,9 @@ def pixel_image(size=224, sd=None, batch=1, seed=None):
         ``PixelImage`` whose ``forward()`` is the (N, 3, H, W) image in [0, 1].
     """
     if isinstance(size, (torch.Tensor, np.ndarray)):
-        init = _as_batch(size)
+        init = as_batch(size)
         if sd:
-            init = init + sd * torch.randn(init.shape, generator=_generator(seed))
+            init = init + sd * torch.randn(init.shape, generator=_generator(seed)).to(init.device)
     else:
         h, w = _size(size)
         noise = torch.randn(batch, 3, h, w, generator=_generator(seed))
@@ -164,7 +156,7 @@ def fourier_image(size=224, decorrelate=True, fft=True, sd=0.01, batch=1, seed=N
         ``FourierImage``; ``forward()`` gives the (N, 3, H, W) image in [0, 1].
     """
     if isinstance(size, (torch.Tensor, np.ndarray)):
-        init = _as_batch(size)
+        init = as_batch(size, "cpu")
         h, w = init.shape[-2:]
         param = FourierImage(torch.zeros(1), (h, w), decorrelate, fft, decay_power)
         x = torch.logit(init.clamp(1e-4, 1 - 1e-4))
@@ -179,3 +171,27 @@ def fourier_image(size=224, decorrelate=True, fft=True, sd=0.01, batch=1, seed=N
     shape = (batch, 3, h, w // 2 + 1, 2) if fft else (batch, 3, h, w)
     return FourierImage(sd * torch.randn(shape, generator=_generator(seed)), (h, w), decorrelate,
                         fft, decay_power)
+
+
+PARAMETERIZATIONS = ("pixel", "fourier")
+
+
+def image_param(kind, init=224, sd=None, batch=1, seed=None):
+    """The one switch between the parameterizations: ``pixel_image`` or ``fourier_image``.
+
+    Args:
+        kind: ``"pixel"`` or ``"fourier"``.
+        init: side, (H, W), or an initial image (3, H, W) / (N, 3, H, W) in [0, 1].
+        sd: noise of a random start (None: the parameterization's own default).
+        batch: images for a random start.
+        seed: makes the noise reproducible.
+    Raises:
+        ValueError: an unknown ``kind``, naming the valid ones.
+    """
+    if kind == "pixel":
+        return pixel_image(init, sd=sd, batch=batch, seed=seed)
+    if kind == "fourier":
+        return fourier_image(init, batch=batch, seed=seed,
+                             **({} if sd is None else {"sd": sd}))
+    raise ValueError(f"Unknown parameterization {kind!r}: choose one of "
+                     f"{', '.join(map(repr, PARAMETERIZATIONS))}.")

@@ -21,9 +21,10 @@ def _grid(n, ncols, size):
     return fig, axes.flat
 
 
-def _finish(fig, title=None):
+def finish(fig, title=None, **title_kw):
+    """Title (optional), tight layout, close: the figure is shown only where it is returned."""
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, **title_kw)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -43,7 +44,7 @@ def show_images(images, titles=None, ncols=6, size=2.2, cmap=None, title=None):
         ax.imshow(_as_array(img), cmap=cmap)
         if titles is not None:
             ax.set_title(titles[i], fontsize=9)
-    return _finish(fig, title)
+    return finish(fig, title)
 
 
 def normalize_each(tensor):
@@ -61,7 +62,7 @@ def kernel_grid(weight, ncols=8, size=1.0, title=None):
     fig, axes = _grid(len(tiles), ncols, size)
     for ax, tile in zip(axes, tiles):
         ax.imshow(tile.permute(1, 2, 0).numpy(), interpolation="nearest")
-    return _finish(fig, title)
+    return finish(fig, title)
 
 
 def feature_grid(maps, ncols=8, size=1.2, titles=None, highlight=(), cmap="viridis", title=None):
@@ -77,7 +78,7 @@ def feature_grid(maps, ncols=8, size=1.2, titles=None, highlight=(), cmap="virid
             ax.set_xticks([]), ax.set_yticks([])
             for spine in ax.spines.values():
                 spine.set_edgecolor("red"), spine.set_linewidth(2.5)
-    return _finish(fig, title)
+    return finish(fig, title)
 
 
 def upsample(heatmap, size):
@@ -95,6 +96,17 @@ def overlay(ax, image, heatmap, alpha=0.5, cmap="jet"):
     return ax
 
 
+def signed_map(ax, heatmap, limit=None, cmap="RdBu_r"):
+    """Draw a signed (H, W) map on ``ax`` with a colour scale symmetric around 0 (white).
+
+    ``limit``: the value drawn darkest (default: the largest magnitude, or 1 for an all-zero
+    map). Returns the image, e.g. for ``fig.colorbar``.
+    """
+    m = _as_array(heatmap)
+    limit = float(limit if limit is not None else abs(m).max()) or 1.0
+    return ax.imshow(m, cmap=cmap, vmin=-limit, vmax=limit)
+
+
 def image_and_maps(image, maps, titles, cmap="inferno", size=3.0, title=None):
     """The photo followed by one or more 2-D maps (saliency, occlusion...) in a row."""
     fig, axes = _grid(1 + len(maps), 1 + len(maps), size)
@@ -104,4 +116,4 @@ def image_and_maps(image, maps, titles, cmap="inferno", size=3.0, title=None):
     for ax, m, t in zip(axes[1:], maps, titles[1:]):
         ax.imshow(_as_array(m), cmap=cmap)
         ax.set_title(t, fontsize=9)
-    return _finish(fig, title)
+    return finish(fig, title)

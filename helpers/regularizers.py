@@ -3,12 +3,12 @@
 Two kinds, as in Yosinski et al. (2015) and Lucid:
 
 * transforms ``t(image) -> image`` applied (differentiably) to the (N, 3, H, W)
-  image before the forward pass: ``jitter``, ``pad``, ``random_scale``,
-  ``random_rotate``, ``upsample`` (transformation robustness, Olah et al., 2017);
+  image before the forward pass: ``Jitter``, ``Pad``, ``RandomScale``,
+  ``RandomRotate``, ``Upsample`` (transformation robustness, Olah et al., 2017);
 * post-step operations ``op(pixels, grad, step)`` that edit the pixel tensor in
-  place after each optimizer step, under ``no_grad``: ``decay`` (L2),
-  ``blur_every`` (Gaussian blur), ``clip_small_norm`` and
-  ``clip_small_contribution``. ``grad`` is the loss gradient w.r.t. the pixels
+  place after each optimizer step, under ``no_grad``: ``Decay`` (L2),
+  ``BlurEvery`` (Gaussian blur), ``ClipSmallNorm`` and
+  ``ClipSmallContribution``. ``grad`` is the loss gradient w.r.t. the pixels
   from that step. They need a ``pixel_image`` parameterization.
 
 The L2 and total-variation penalties are objectives: ``helpers.objectives.l2`` / ``tv``.
@@ -32,10 +32,10 @@ class Transform:
 
     def __repr__(self):
         args = ", ".join(f"{k}={v}" for k, v in vars(self).items())
-        return f"{type(self).__name__.lower()}({args})"
+        return f"{type(self).__name__}({args})"
 
 
-class jitter(Transform):
+class Jitter(Transform):
     """Shift the image by a random offset in [-pixels, pixels] (circularly, so the size stays)."""
 
     def __init__(self, pixels=8):
@@ -49,7 +49,7 @@ class jitter(Transform):
         return torch.roll(image, shifts=(dy, dx), dims=(-2, -1))
 
 
-class pad(Transform):
+class Pad(Transform):
     """Pad every side by ``pixels`` with a constant (grey) so jitter reveals no wrapped border."""
 
     def __init__(self, pixels=12, value=GREY):
@@ -59,7 +59,7 @@ class pad(Transform):
         return F.pad(image, [self.pixels] * 4, mode="constant", value=self.value)
 
 
-class random_scale(Transform):
+class RandomScale(Transform):
     """Resize by a factor drawn from ``scales`` (the image size changes, like Lucid's)."""
 
     def __init__(self, scales=tuple(1 + (i - 5) / 50 for i in range(11))):
@@ -74,7 +74,7 @@ class random_scale(Transform):
                              align_corners=True)
 
 
-class random_rotate(Transform):
+class RandomRotate(Transform):
     """Rotate about the centre by an angle (degrees) drawn from ``angles``; corners become 0."""
 
     def __init__(self, angles=tuple(range(-10, 11)) + 5 * (0,)):
@@ -94,7 +94,7 @@ class random_rotate(Transform):
                              align_corners=False)
 
 
-class upsample(Transform):
+class Upsample(Transform):
     """Resize to ``size`` pixels (the side the network was trained on, typically 224)."""
 
     def __init__(self, size=224):
@@ -112,7 +112,7 @@ def standard_transforms():
 
     Lucid's jitter is a translation by 0..d pixels; ours by -d..d (circular) pixels.
     """
-    return [pad(12), jitter(8), random_scale(), random_rotate(), jitter(4)]
+    return [Pad(12), Jitter(8), RandomScale(), RandomRotate(), Jitter(4)]
 
 
 # ---- post-step operations on the pixels ----------------------------------------------------
@@ -125,7 +125,7 @@ class PostStep:
         return f"{type(self).__name__}({args})"
 
 
-class decay(PostStep):
+class Decay(PostStep):
     """L2 decay (Yosinski et al., 2015): ``x <- grey + (1 - strength) * (x - grey)`` each step."""
 
     def __init__(self, strength=0.01, center=GREY):
@@ -160,12 +160,12 @@ def gaussian_blur(image, sigma):
     return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
-class blur_every(PostStep):
+class BlurEvery(PostStep):
     """Gaussian blur with ``sigma`` pixels every ``k`` steps (Yosinski et al., 2015)."""
 
     def __init__(self, k=4, sigma=0.5):
         if int(k) < 1:
-            raise ValueError(f"blur_every needs k >= 1, got {k}.")
+            raise ValueError(f"BlurEvery needs k >= 1, got {k}.")
         self.k, self.sigma = int(k), float(sigma)
 
     def __call__(self, pixels, grad=None, step=0):
@@ -197,7 +197,7 @@ def _check_percentile(p):
     return float(p)
 
 
-class clip_small_norm(PostStep):
+class ClipSmallNorm(PostStep):
     """Reset the ``percentile`` % of pixels with the smallest norm to grey (Yosinski et al., 2015).
 
     The norm is that of the pixel's RGB deviation from grey, i.e. of the mean-subtracted
@@ -214,7 +214,7 @@ class clip_small_norm(PostStep):
             _set_smallest(pixels, norm2, self.percentile, self.center)
 
 
-class clip_small_contribution(PostStep):
+class ClipSmallContribution(PostStep):
     """Reset the pixels that contribute least to the objective to grey (Yosinski et al., 2015).
 
     A pixel's contribution is the first-order estimate of how much the loss changes when it

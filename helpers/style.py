@@ -15,39 +15,24 @@ CVPR 2021); ``smooth`` switches that on.
 
 Every optimization runs through ``helpers.optimize.optimize``.
 """
-import functools
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
-from .hooks import get_layer
-from .images import center_crop_resize
-from .inversion import (_batch, channels_last, evaluate, feature_distance, features,
-                        small_image_threads)
-from .objectives import Objective, tv
-from .optimize import optimize
-from .params import fourier_image, pixel_image
+from .device import model_device, small_image_threads
+from .hooks import activations, get_layer
+from .images import as_batch, center_crop_resize, resize
+from .inversion import channels_last, evaluate, feature_distance
+from .objectives import Objective, smoother, softmax_smooth, tv
+from .optimize import check_optimizer, optimize
+from .params import image_param
 
-# Layer choices per loss network: style layers with weights, the content layer, whether
-# to smooth, the total-variation strength. EfficientNet-Lite0's choices were found by
-# looking at textures of brick, gravel, coffee and hubble (see notebooks 11 and 12):
-# * the ReLU6 outputs of the expansion convs (``blocks.k.act0``) play the role of VGG's
-#   relu_k_1; the block outputs (linear projections after BN, no ReLU) give poorer,
-#   noisier textures;
-# * five layers from 1/2 to 1/16 resolution, the deepest ``blocks.8.act0``: deeper ones
-#   (1/32) add little at 128-192 px but cost time;
-# * equal weights (1.0 each), as Gatys et al. (2015) use for VGG;
-# * the content layer ``blocks.5`` (80 channels at 1/16) keeps shapes but not textures;
-# * a little total variation (1.0, a mean over pixels) removes the stride-2 checkerboard;
-# * the decorrelated Fourier parameterization (Olah et al., 2017) matters most: optimizing
-#   pixels, the Gram loss falls >100x yet grass and gravel come out as fine grey noise;
-#   with ``param="fourier"`` pebbles and blades appear and the loss falls 400-600x;
-# * no smoothing needed on these ReLU6 layers (bounded, not peaky). The block outputs
-#   (``RESIDUAL_LAYERS``: linear projections added to the residual stream, like ResNet's
-#   stage outputs) do need it: unsmoothed their textures get wrong colours and the Gram
-#   loss falls ~10x less; ``smooth=16`` (softmax temperature, activations reach +-20)
-#   fixes that -- notebook 11 shows both.
+# Layer choices per loss network: style layers with weights, the content layer, whether to
+# smooth, the total-variation strength. For EfficientNet-Lite0 the ReLU6 outputs of the
+# expansion convs (``blocks.k.act0``) play the role of VGG's relu_k_1, with equal weights as
+# in Gatys et al. (2015); its block outputs (``RESIDUAL_LAYERS``) are linear projections
+# whose peaky values need softmax smoothing (notebook 11 shows both), and a little total
+# variation removes the stride-2 checkerboard.
 PRESETS = {
     "efficientnet_lite0": {
         "style": {"act0": 1.0, "blocks.1.act0": 1.0, "blocks.3.act0": 1.0,
@@ -125,34 +110,6 @@ def gram(features):
     return torch.bmm(f, f.transpose(1, 2)) / (h * w)
 
 
-def softmax_smooth(features, temperature=1.0):
-    """Softmax over all C*H*W activations of each image, rescaled to mean 1 (Wang et al., 2021).
-
-    The softmax turns peaky, low-entropy activations (a few huge values, as residual
-    networks produce) into a flatter distribution; multiplying by C*H*W only keeps the
-    numbers near 1 (the loss changes by a constant factor per layer).
-
-    Args:
-        features: (N, C, H, W) activations.
-        temperature: divides the activations first; larger is flatter.
-    Returns:
-        (N, C, H, W), positive, each image's entries averaging 1.
-    """
-    n = features[0].numel()
-    flat = features.reshape(len(features), -1) / temperature
-    return (F.softmax(flat, dim=1) * n).reshape(features.shape)
-
-
-def _smoother(smooth):
-    """None/False -> identity; True or a temperature -> softmax smoothing."""
-    if smooth is None or smooth is False or smooth == 0:
-        return lambda a: a
-    temperature = 1.0 if smooth is True else float(smooth)
-    if temperature <= 0:
-        raise ValueError(f"smooth must be False, True or a positive temperature, got {smooth}.")
-    return functools.partial(softmax_smooth, temperature=temperature)
-
-
 def layer_style_loss(features, target_gram):
     """Gatys' per-layer loss ``E_l = 1/(4 N_l^2 M_l^2) sum (G - G_hat)^2``.
 
@@ -173,8 +130,8 @@ def layer_style_loss(features, target_gram):
 
 def style_targets(model, image, layers, smooth=None):
     """Gram matrices ``{layer: (1, C, C)}`` of a (3, H, W) or (1, 3, H, W) image, detached."""
-    acts = features(model, image, list(layers))
-    f = _smoother(smooth)
+    acts = activations(model, image, list(layers))
+    f = smoother(smooth)
     return {name: gram(f(a)) for name, a in acts.items()}
 
 
@@ -188,7 +145,7 @@ def style_loss(targets, weights=None, smooth=None):
             temperature; must match the one the targets were made with.
     """
     weights = weights or {}
-    f = _smoother(smooth)
+    f = smoother(smooth)
     targets = dict(targets)
 
     def fn(rec, image):
@@ -234,8 +191,8 @@ def layers_up_to(model, deepest):
 # ---- texture synthesis ---------------------------------------------------------------------
 
 @dataclass
-class TextureResult:
-    """What ``synthesize_texture`` and ``style_transfer`` return.
+class StyleResult:
+    """What ``synthesize_texture`` and ``style_transfer`` return (both match Gram matrices).
 
     Attributes:
         image: (1, 3, H, W) in [0, 1], detached.
@@ -267,30 +224,16 @@ def _size(size):
     return h, w
 
 
-def _param(kind, init, sd=0.1, seed=0):
-    """``"pixel"`` or ``"fourier"`` parameterization from a size (noise) or an image."""
-    if kind == "pixel":
-        return pixel_image(init, sd=sd if not isinstance(init, torch.Tensor) else None,
-                           seed=seed)
-    if kind == "fourier":
-        return fourier_image(init, seed=seed)
-    raise ValueError(f"Unknown param {kind!r}: choose 'fourier' or 'pixel'.")
+def _adam_lr(optimizer, lr, param):
+    """Adam on pixels needs a smaller step (0.02) than on Fourier coefficients; the other
+    optimizers take ``optimize.DEFAULT_LR`` (L-BFGS: 1)."""
+    check_optimizer(optimizer)
+    if lr is None and optimizer == "adam" and param == "pixel":
+        return 0.02
+    return lr
 
 
-def _optimizer(optimizer, lr, param="pixel"):
-    """L-BFGS needs step size 1; Adam 0.02 on pixels, 0.05 on Fourier coefficients."""
-    if optimizer == "lbfgs":
-        return (lambda params: torch.optim.LBFGS(params, lr=1.0 if lr is None else lr, max_iter=1,
-                                                 history_size=50)), None
-    if optimizer == "adam":
-        return "adam", (0.05 if param == "fourier" else 0.02) if lr is None else lr
-    if callable(optimizer):
-        return optimizer, lr
-    raise ValueError(f"Unknown optimizer {optimizer!r}: choose 'lbfgs' or 'adam' "
-                     "(or pass a factory callable(params)).")
-
-
-def synthesize_texture(model, sample, layers=None, weights=None, size=None, steps=200,
+def synthesize_texture(model, sample, layers=None, weights=None, size=None, steps=80,
                        optimizer="lbfgs", lr=None, smooth=None, tv_strength=None, param="fourier",
                        sd=0.1, seed=0, progress=False, callback=None, every=10):
     """Texture synthesis from noise by matching Gram matrices (Gatys et al., 2015).
@@ -302,7 +245,7 @@ def synthesize_texture(model, sample, layers=None, weights=None, size=None, step
         weights: ``{layer: weight}`` overriding single weights.
         size: output side or (H, W); may be larger than the sample (default: the sample's).
         steps: optimizer steps (L-BFGS: one function evaluation each).
-        optimizer: ``"lbfgs"`` or ``"adam"``.
+        optimizer: ``"lbfgs"``, ``"adam"`` (or any name of ``optimize.OPTIMIZERS``).
         smooth: softmax smoothing (Wang et al., 2021); the preset's choice by default.
         tv_strength: total-variation penalty (``objectives.tv``); the preset's by default.
         param: ``"fourier"`` (decorrelated colours, 1/f-scaled spectrum, Olah et al. 2017: the
@@ -310,40 +253,31 @@ def synthesize_texture(model, sample, layers=None, weights=None, size=None, step
             matrices) or ``"pixel"`` (Gatys et al.'s original).
         sd: noise around grey at the start (pixel parameterization).
     Returns:
-        ``TextureResult``; ``style_start``/``style_end`` is the Gram loss from noise to the end.
+        ``StyleResult``; ``style_start``/``style_end`` is the Gram loss from noise to the end.
     """
-    sample = _batch(sample)
+    sample = as_batch(sample)
     chosen = _weights(model, layers, weights)
     p = preset(model)
     smooth = p["smooth"] if smooth is None else smooth
-    _smoother(smooth)  # validate before any work
+    smoother(smooth)  # validate before any work
+    lr = _adam_lr(optimizer, lr, param)
     tv_strength = p["tv"] if tv_strength is None else tv_strength
     h, w = _size(size) if size is not None else tuple(sample.shape[-2:])
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     targets = style_targets(model, sample.to(dev), chosen, smooth)
     gram_obj = style_loss(targets, chosen, smooth)
     objective = gram_obj + tv(tv_strength) if tv_strength else gram_obj
-    opt, lr = _optimizer(optimizer, lr, param)
-    image_param = _param(param, (h, w), sd, seed)
-    start = evaluate(model, gram_obj, image_param().detach().to(dev))
+    start_param = image_param(param, (h, w), sd=sd if param == "pixel" else None, seed=seed)
+    start = evaluate(model, gram_obj, start_param().detach().to(dev))
     with small_image_threads(h, w):
-        res = optimize(model, image_param, objective, transforms=[channels_last], steps=steps,
-                       optimizer=opt, lr=0.05 if lr is None else lr, progress=progress,
+        res = optimize(model, start_param, objective, transforms=[channels_last], steps=steps,
+                       optimizer=optimizer, lr=lr, progress=progress,
                        callback=callback, every=every, seed=seed)
-    return TextureResult(res.image, res.history, start, evaluate(model, gram_obj, res.image),
-                         steps=res.steps, interrupted=res.interrupted)
+    return StyleResult(res.image, res.history, start, evaluate(model, gram_obj, res.image),
+                       steps=res.steps, interrupted=res.interrupted)
 
 
 # ---- style transfer ------------------------------------------------------------------------
-
-def resize(image, size):
-    """(1, 3, h, w) -> (1, 3, H, W) with antialiasing, clamped to [0, 1]."""
-    h, w = _size(size)
-    if tuple(image.shape[-2:]) == (h, w):
-        return image
-    return F.interpolate(image, size=(h, w), mode="bilinear", antialias=True,
-                         align_corners=False).clamp(0, 1)
-
 
 def scale_style(style, side):
     """The style image as a square of ``side`` pixels (centre crop, antialiased resize).
@@ -351,13 +285,12 @@ def scale_style(style, side):
     A style image shown larger than the content (``side`` > content size) gives larger
     brush strokes: the network's receptive fields cover a smaller part of it.
     """
-    style = _batch(style)
-    return center_crop_resize(style[0], max(16, round(side)))[None]
+    return center_crop_resize(as_batch(style)[0], max(16, round(side)))[None]
 
 
-def style_transfer(model, content, style, style_weight=1e3, content_weight=1.0,
+def style_transfer(model, content, style, style_weight=10.0, content_weight=1.0,
                    content_layer=None, style_layers=None, style_scale=1.0, tv_strength=None,
-                   init="content", optimizer="lbfgs", lr=None, steps=200, scales=1,
+                   init="content", optimizer="lbfgs", lr=None, steps=60, scales=1,
                    smooth=None, param="fourier", seed=0, progress=False, callback=None,
                    every=10):
     """Neural style transfer (Gatys et al., 2016), optionally coarse to fine.
@@ -377,7 +310,7 @@ def style_transfer(model, content, style, style_weight=1e3, content_weight=1.0,
             larger patterns, < 1 smaller ones.
         tv_strength: total-variation penalty; the preset's by default.
         init: ``"content"`` (start from the photo) or ``"noise"``.
-        optimizer: ``"lbfgs"`` or ``"adam"``.
+        optimizer: ``"lbfgs"``, ``"adam"`` (or any name of ``optimize.OPTIMIZERS``).
         steps: optimizer steps in all, split evenly over the resolutions.
         scales: number of resolutions, each twice the previous, ending at (H, W); the result
             of one initialises the next.
@@ -385,27 +318,27 @@ def style_transfer(model, content, style, style_weight=1e3, content_weight=1.0,
         param: ``"fourier"`` (default: cleaner, flatter colours with EfficientNet-Lite0; the
             start reproduces the photo exactly) or ``"pixel"`` (Gatys et al.'s original).
     Returns:
-        ``TextureResult`` with ``style_start/end`` and ``content_start/end`` measured at
+        ``StyleResult`` with ``style_start/end`` and ``content_start/end`` measured at
         full resolution on the initial image and on the result.
     """
-    content = _batch(content)
+    content = as_batch(content)
     if init not in ("content", "noise"):
         raise ValueError(f"init must be 'content' or 'noise', got {init!r}.")
     if int(scales) < 1 or int(steps) < 0 or style_scale <= 0:
         raise ValueError(f"Need scales >= 1, steps >= 0 and style_scale > 0 (got scales={scales}, "
                          f"steps={steps}, style_scale={style_scale}).")
     p = preset(model)
-    _param(param, (16, 16))  # validate before any work
+    image_param(param, (16, 16))  # validate before any work
     chosen = _weights(model, style_layers, None)
     content_layer = content_layer or p["content"]
     get_layer(model, content_layer)
     smooth = p["smooth"] if smooth is None else smooth
-    _smoother(smooth)
+    smoother(smooth)
     tv_strength = p["tv"] if tv_strength is None else tv_strength
-    opt, lr = _optimizer(optimizer, lr, param)
-    dev = next(model.parameters()).device
+    lr = _adam_lr(optimizer, lr, param)
+    dev = model_device(model)
     content = content.to(dev)
-    style = _batch(style).to(dev)
+    style = as_batch(style, dev)
     H, W = content.shape[-2:]
     scales = int(scales)
     sizes = [(max(16, H >> k), max(16, W >> k)) for k in reversed(range(scales))]
@@ -414,7 +347,7 @@ def style_transfer(model, content, style, style_weight=1e3, content_weight=1.0,
     def objectives(size):
         c = resize(content, size)
         s = scale_style(style, style_scale * size[0])
-        target = features(model, c, [content_layer])[content_layer]
+        target = activations(model, c, [content_layer])[content_layer]
         content_obj = feature_distance(content_layer, target, smooth)
         style_obj = style_loss(style_targets(model, s, chosen, smooth), chosen, smooth)
         return content_obj, style_obj
@@ -436,8 +369,8 @@ def style_transfer(model, content, style, style_weight=1e3, content_weight=1.0,
         if image is None:
             first = start.to(dev)
         with small_image_threads(*size):
-            res = optimize(model, _param(param, start), objective, transforms=[channels_last],
-                           steps=n, optimizer=opt, lr=0.05 if lr is None else lr,
+            res = optimize(model, image_param(param, start, seed=seed), objective,
+                           transforms=[channels_last], steps=n, optimizer=optimizer, lr=lr,
                            progress=progress, callback=callback, every=every, seed=seed)
         image, run = res.image, run + res.steps
         history += res.history
@@ -450,21 +383,20 @@ def style_transfer(model, content, style, style_weight=1e3, content_weight=1.0,
     image = resize(image, (H, W))
     style_start, content_start = evaluate(model, [style_obj, content_obj], first)
     style_end, content_end = evaluate(model, [style_obj, content_obj], image)
-    return TextureResult(image, history, style_start=style_start, style_end=style_end,
-                         content_start=content_start, content_end=content_end,
-                         steps=run, interrupted=interrupted)
+    return StyleResult(image, history, style_start=style_start, style_end=style_end,
+                       content_start=content_start, content_end=content_end,
+                       steps=run, interrupted=interrupted)
 
 
 __all__ = [
     "PRESETS",
     "RESIDUAL_LAYERS",
     "RESIDUAL_TEMPERATURE",
-    "TextureResult",
+    "StyleResult",
     "gram",
     "layer_style_loss",
     "layers_up_to",
     "preset",
-    "resize",
     "scale_style",
     "softmax_smooth",
     "style_loss",

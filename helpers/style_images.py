@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .images import ImageError, load_image
-from .models import _online  # one reachability check for every download
+from .models import online  # one reachability check for every download
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "paintings"
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024       # FileUpload: larger files are refused
@@ -136,7 +136,7 @@ def painting_path(name, folder=DATA, progress=True):
     info, folder = PAINTINGS[name], Path(folder)
     path = folder / f"{name}{Path(urllib.parse.urlparse(info['url']).path).suffix or '.jpg'}"
     if not path.exists():
-        if not _online(info["url"]):
+        if not online(info["url"]):
             raise StyleUnavailable(
                 f"The painting {name!r} is not in {folder} and cannot be downloaded (offline). "
                 f"Offline styles: {', '.join(OFFLINE)}.")

@@ -13,7 +13,8 @@ from IPython.display import display
 from IPython.utils.capture import capture_output
 
 from . import hooks, models
-from .images import PHOTOS, SAMPLES
+from .images import PHOTOS, SAMPLES, center_crop_resize, load_image
+from .style_images import upload_box
 
 PANELS = []  # every panel shown in this kernel, so tests can drive them all
 _STYLE = {"description_width": "110px"}
@@ -79,6 +80,69 @@ def toggle(value=True, description=""):
     return W.Checkbox(value=value, description=description, style=_STYLE, indent=False)
 
 
+def dropdown(options, value=None, description=""):
+    """A plain dropdown in the panels' style (``value`` defaults to the first option)."""
+    options = list(options)
+    values = [o[1] if isinstance(o, tuple) else o for o in options]
+    return W.Dropdown(options=options, value=value if value in values else values[0],
+                      description=description, style=_STYLE, layout=_LAYOUT)
+
+
+def text(value="", placeholder="", description=""):
+    """A text box that reports its value on Enter or when it loses focus (not per keystroke)."""
+    return W.Text(value=value, placeholder=placeholder, description=description,
+                  continuous_update=False, style=_STYLE, layout=_LAYOUT)
+
+
+def class_options(model, photo, k=5, size=None):
+    """The photo's top ``k`` classes as dropdown options ``("name (p%)", class index)``.
+
+    ``photo``: a name known to ``load_image`` (a sample photo), read at the model's input size.
+    """
+    image = load_image(photo, size or getattr(model, "input_size", 224))
+    return [(f"{name} ({p:.0%})", i) for i, name, p in models.predict(model, image, k=k)[0]]
+
+
+def class_picker(model, photo_widget, k=5, size=None, description="class"):
+    """Dropdown of the top ``k`` classes of the photo chosen in ``photo_widget``; follows it.
+
+    Create it before the panel that uses both: the options then change before the panel
+    redraws, so the panel never draws a class of the previous photo.
+    """
+    picker = dropdown(class_options(model, photo_widget.value, k, size), description=description)
+
+    def follow(change):
+        picker.options = class_options(model, change["new"], k, size)  # selects the top class
+    photo_widget.observe(follow, names="value")
+    return picker
+
+
+class Uploads:
+    """Images uploaded in this kernel, by name, and the resolver that panels call.
+
+    ``uploads = Uploads(load)`` wraps ``load(name, size)`` (how names that are not uploads are
+    read); ``uploads(name, size)`` returns the upload called ``name`` (central square resized
+    to ``size``) or ``load(name, size)``; ``uploads.box(picker)`` is the upload button that
+    adds ``"upload 1"``, ``"upload 2"``... to the dropdown ``picker`` (see
+    ``style_images.upload_box``). Panels keep taking names, so their caches still work.
+    """
+
+    def __init__(self, load=load_image, size=512):
+        self.load, self.size, self.images = load, size, {}
+
+    def __contains__(self, name):
+        return name in self.images
+
+    def __call__(self, name, size):
+        if name in self.images:
+            return center_crop_resize(self.images[name], size)
+        return self.load(name, size)
+
+    def box(self, picker, description="your image"):
+        """A FileUpload and a message line; a valid upload becomes ``picker``'s new value."""
+        return upload_box(picker, self.images, size=self.size, description=description)
+
+
 class _Interactive(W.interactive):
     """``ipywidgets.interactive`` whose first drawing goes into the Output widget's state.
 
@@ -134,4 +198,5 @@ def panel(fn, **controls):
 
 
 __all__ = ["model_picker", "layer_picker", "channel_slider", "steps_slider", "int_slider",
-           "float_slider", "strength_slider", "image_picker", "toggle", "panel", "SAMPLES"]
+           "float_slider", "strength_slider", "image_picker", "toggle", "dropdown", "text",
+           "class_options", "class_picker", "Uploads", "panel", "SAMPLES"]

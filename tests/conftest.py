@@ -23,6 +23,26 @@ def model():
 
 
 @pytest.fixture(scope="session")
+def untrained():
+    """``untrained(name)``: a network with random weights (seed 0), built once per session.
+
+    Tests only read these (layer surveys, receptive fields, attributions on random weights);
+    VGG16 alone takes seconds to initialize.
+    """
+    from helpers import load_model
+
+    built = {}
+
+    def get(name):
+        if name not in built:
+            with torch.random.fork_rng(devices=[]):  # building leaves the tests' RNG alone
+                torch.manual_seed(0)
+                built[name] = load_model(name, pretrained=False)
+        return built[name]
+    return get
+
+
+@pytest.fixture(scope="session")
 def cat():
     from helpers import load_image
     return load_image("chelsea", 224)
@@ -34,6 +54,14 @@ def imagenet_samples():
     if not files:
         pytest.skip(f"{IMAGENET_SAMPLES} is absent (it lives beside the repository, not in it)")
     return files
+
+
+@pytest.fixture(scope="session")
+def imagenet_photos(imagenet_samples):
+    """The shared photos decoded once: (images (N, 3, 224, 224) in [0, 1], labels (N,), names)."""
+    from helpers import imagenet_samples as load
+
+    return load(imagenet_samples[0].parent)
 
 
 @pytest.fixture(autouse=True)

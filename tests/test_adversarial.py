@@ -5,8 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers import leftover_hooks, load_image, predict
-from helpers.adversarial import (fgsm, fgsm_error_rates, fooling_images, imagenet_samples,
-                                 targeted_attack)
+from helpers.adversarial import fgsm, fgsm_error_rates, fooling_images, targeted_attack
 
 EPS = 4 / 255
 
@@ -72,15 +71,10 @@ def test_fooling_images_are_confidently_classified(model):
     assert leftover_hooks(model) == []
 
 
-def test_missing_samples_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="No ImageNet sample photos"):
-        imagenet_samples(tmp_path)
-
-
 @pytest.mark.slow
-def test_attack_all_imagenet_samples(model, imagenet_samples):
+def test_attack_all_imagenet_samples(model, imagenet_photos):
     """>= 99 % of the 100 photos reach (label + 500) % 1000 with |delta|_inf <= 4/255."""
-    photos, labels, _ = imagenet_samples_tensors(imagenet_samples)
+    photos, labels, _ = imagenet_photos
     targets = (labels + 500) % 1000
     r = targeted_attack(model, photos, targets, eps=EPS, steps=20)
     steps = torch.bincount(r.steps, minlength=21).tolist()
@@ -94,18 +88,14 @@ def test_attack_all_imagenet_samples(model, imagenet_samples):
 
 
 @pytest.mark.slow
-def test_fgsm_error_rates_on_imagenet_samples(model, imagenet_samples):
+def test_fgsm_error_rates_on_imagenet_samples(model, imagenet_photos):
     """FGSM at 1, 2, 4, 8 /255 turns most correct answers wrong (the rates are printed)."""
-    photos, labels, _ = imagenet_samples_tensors(imagenet_samples)
+    photos, labels, _ = imagenet_photos
     rates = fgsm_error_rates(model, photos, labels)
     print("\nFGSM top-1 error: " + ", ".join(f"{round(255 * e)}/255 {r:.0%}" for e, r in
                                               rates.items()))
     assert rates[0.0] <= 0.2  # the clean photos: the model is right on >= 80 %
     assert all(rates[e] >= rates[0.0] + 0.5 for e in (1 / 255, 2 / 255, 4 / 255, 8 / 255))
-
-
-def imagenet_samples_tensors(files):
-    return imagenet_samples(files[0].parent)
 
 
 def test_figures(model):

@@ -1,23 +1,20 @@
-"""Occlusion, saliency, guided backprop and the randomization check, against Captum and by hand."""
+"""Occlusion, saliency, guided backprop and deconvnet, against Captum and by hand."""
 import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
 from captum.attr import Deconvolution, GuidedBackprop, Occlusion, Saliency
+from model_state import assert_unchanged, state
 from torch import nn
 
-from helpers import LayerError, leftover_hooks, load_image, load_model, record
+from helpers import LayerError, load_image, record
 from helpers.attribution import (
-    cascading_randomization,
     channels_by_activation,
     deconvnet,
     gradient_image,
     guided_backprop,
     occlusion,
     occlusion_baseline,
-    randomization_layers,
-    rank_correlation,
     rectified_layers,
     saliency,
 )
@@ -32,20 +29,18 @@ def rel_err(ours, ref):
 
 
 @pytest.fixture(scope="module")
-def offline():
-    return load_model()
+def offline(model):
+    return model
 
 
 @pytest.fixture(scope="module")
-def resnet():
-    torch.manual_seed(0)
-    return load_model("resnet18", pretrained=False)
+def resnet(untrained):
+    return untrained("resnet18")  # seed 0, shared by the session
 
 
 @pytest.fixture(scope="module")
-def vgg():
-    torch.manual_seed(0)
-    return load_model("vgg16", pretrained=False)
+def vgg(untrained):
+    return untrained("vgg16")
 
 
 @pytest.fixture(scope="module")
@@ -55,89 +50,6 @@ def cat():
 
 def _captum_input(x):
     return x[None].clone().requires_grad_(True)
-
-
-def state(model):
-    """Everything guided backprop could leave changed: modules, flags, hooks, weights."""
-    return ([(n, type(m), id(m), getattr(m, "inplace", None), m.training)
-             for n, m in model.named_modules()],
-            [(n, p.requires_grad) for n, p in model.named_parameters()],
-            {k: v.clone() for k, v in model.state_dict().items()})
-
-
-def assert_unchanged(model, before):
-    after = state(model)
-    assert after[0] == before[0] and after[1] == before[1]
-    assert all(torch.equal(after[2][k], v) for k, v in before[2].items())
-    assert leftover_hooks(model) == []
-    for m in model.modules():  # also the tensor-level backward pre-hooks leftover_hooks may skip
-        assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
-        assert not m._backward_pre_hooks
-    assert torch._C._len_torch_function_stack() == 0  # no TorchFunctionMode left active
-
-
-# ----------------------------------------------------------------------------- tiny known answers
-class Tiny(nn.Module):
-    """score = W2 act(W1 x) on a 1x1 'image': gradients worked out by hand."""
-
-    def __init__(self, act):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 2, 1, bias=False)
-        self.act = act
-        self.fc = nn.Linear(2, 2, bias=False)
-        self.classes = ["a", "b"]
-        with torch.no_grad():
-            self.conv.weight.copy_(torch.tensor([[1.0, 0, 0], [0, -1.0, 0]]).view(2, 3, 1, 1))
-            self.fc.weight.copy_(torch.tensor([[-1.0, 3.0], [1.0, 1.0]]))
-        self.requires_grad_(False)
-
-    def forward(self, x):
-        return self.fc(self.act(self.conv(x)).flatten(1))
-
-
-X = torch.tensor([1.0, 2.0, 0.5]).view(3, 1, 1)  # conv output z = (1, -2)
-
-
-@pytest.mark.parametrize("act, grad, guided", [
-    # z = (1, -2), class-0 weights (-1, 3): d/dz = (-1, 3) masked by the activation's slope.
-    (nn.ReLU(), [-1.0, 0, 0], [0.0, 0, 0]),             # slope (1, 0): guided drops the -1
-    (nn.ReLU(inplace=True), [-1.0, 0, 0], [0.0, 0, 0]),
-    (nn.ReLU6(), [-1.0, 0, 0], [0.0, 0, 0]),
-    (nn.LeakyReLU(0.1), [-1.0, -0.3, 0], [0.0, -0.3, 0]),  # slope (1, 0.1): keeps +0.3 at z1
-    (F.relu, [-1.0, 0, 0], [0.0, 0, 0]),                # functional call inside forward
-    (lambda z: z.relu_(), [-1.0, 0, 0], [0.0, 0, 0]),   # in-place tensor method
-    (lambda z: F.hardtanh(z, 0.0, 0.5), [0.0, 0, 0], [0.0, 0, 0]),  # z0 = 1 is clipped
-])
-def test_tiny_known_answers(act, grad, guided):
-    model = Tiny(act)
-    assert torch.allclose(saliency(model, X, 0).flatten(), torch.tensor(grad).abs().amax())
-    assert torch.allclose(guided_backprop(model, X, 0).flatten(), torch.tensor(guided))
-    # Deconvnet ignores the forward pass: W1^T relu((-1, 3)) = (0, -3, 0) for every activation.
-    assert torch.allclose(deconvnet(model, X, 0).flatten(), torch.tensor([0.0, -3.0, 0.0]))
-    assert torch.allclose(guided_backprop(model, X, 0, rule="gradient").flatten(), torch.tensor(grad))
-
-
-def test_functional_relu_is_treated_where_captum_is_not():
-    """A network calling F.relu in forward: we treat it; Captum only hooks nn.ReLU modules."""
-    torch.manual_seed(1)
-    modular = nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Conv2d(6, 6, 3), nn.ReLU(),
-                            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4)).eval()
-    modular.requires_grad_(False)
-
-    class Functional(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c1, self.c2, self.fc = modular[0], modular[2], modular[6]
-
-        def forward(self, x):
-            x = F.relu(self.c2(F.relu(self.c1(x))))
-            return self.fc(x.mean((2, 3)))
-
-    functional, x = Functional(), torch.rand(3, 12, 12)
-    ref = GuidedBackprop(modular).attribute(_captum_input(x), target=2)[0]
-    assert rel_err(guided_backprop(functional, x, 2), ref) < 1e-6
-    plain = GuidedBackprop(functional).attribute(_captum_input(x), target=2)[0]
-    assert rel_err(plain, ref) > 0.05  # Captum's limit: functional ReLUs keep the plain gradient
 
 
 # ----------------------------------------------------------------------------- Captum agreement
@@ -413,31 +325,6 @@ def test_exception_in_backward_leaves_nothing(offline, cat, monkeypatch):
     assert_unchanged(offline, before)
 
 
-# ----------------------------------------------------------------------------- sanity check
-def test_cascading_randomization(resnet, cat):
-    before = state(resnet)
-    units = randomization_layers(resnet, SIZE)
-    assert units[0] == "fc" and units[-1] == "conv1" and "bn1" not in units  # bn1 goes with conv1
-    out = cascading_randomization(resnet, cat, 7, methods=("saliency", "guided_backprop"),
-                                  stops=["fc", "layer4.0", "conv1"])
-    assert out["steps"] == ["original", "fc", "layer4.0", "conv1"] and out["target"] == 7
-    assert torch.equal(out["maps"]["saliency"][0], saliency(resnet, cat, 7))
-    assert torch.equal(out["maps"]["guided_backprop"][0], guided_backprop(resnet, cat, 7).abs().amax(0))
-    sims = out["similarity"]["saliency"]
-    assert sims[0] == pytest.approx(1.0) and sims[-1] < 0.9  # a fully random net looks elsewhere
-    assert_unchanged(resnet, before)  # it worked on a copy
-
-
-def test_rank_correlation_matches_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    a = torch.rand(50)
-    b = a + 0.5 * torch.rand(50)
-    b[:10] = 0.3  # ties get mean ranks
-    assert rank_correlation(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-9)
-    assert rank_correlation(a, a) == pytest.approx(1.0)
-    assert rank_correlation(a, -a) == pytest.approx(-1.0)
-
-
 def test_gradient_image_range():
     img = gradient_image(torch.randn(3, 8, 8))
     assert img.min() >= 0 and img.max() <= 1 and abs(float(gradient_image(torch.zeros(3, 2, 2)).mean()) - 0.5) < 1e-6
@@ -463,8 +350,6 @@ def test_gradient_image_range():
     (lambda m, x: guided_backprop(m, x, 3, rule="lrp"), ValueError, r"guided, deconvnet, gradient"),
     (lambda m, x: saliency(m, x[:2]), ValueError, r"\(3, H, W\)"),
     (lambda m, x: saliency(m, x, "tabbby"), ValueError, r"did you mean.*tabby"),
-    (lambda m, x: cascading_randomization(m, x, methods=("lime",)), ValueError, r"saliency"),
-    (lambda m, x: cascading_randomization(m, x, stops=["blocks.99"]), ValueError, r"fc, conv_head"),
 ])
 def test_bad_input_names_valid_choices(offline, cat, call, error, message):
     before = state(offline)

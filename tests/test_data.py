@@ -1,19 +1,13 @@
-"""helpers.data: the offline sets, the online loaders without a network, and the feature cache."""
+"""helpers.data: the offline sets, the online loaders without a network, and feature extraction."""
 import socket
 
 import numpy as np
 import pytest
 import torch
-import torchvision
 from PIL import Image
 
 import helpers
 from helpers import data
-
-
-@pytest.fixture(scope="module")
-def model():
-    return helpers.load_model()
 
 
 @pytest.fixture(scope="module")
@@ -109,15 +103,20 @@ def test_imagenette_on_disk_is_read_without_network(tmp_path, no_network):
     assert no_network == []  # on disk: the network was never needed
 
 
+def test_missing_samples_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No ImageNet sample photos"):
+        data.imagenet_samples(tmp_path)
+
+
 # --------------------------------------------------------------------------- features
 
 def test_features_match_the_penultimate_layer(model, tiny):
-    f = data.features(model, tiny, cache=False, progress=False)
+    f = data.extract_features(model, tiny, cache=False, progress=False)
     assert f.shape == (len(tiny), 1280) and f.dtype == torch.float32
     with torch.no_grad(), helpers.record(model, ["pool"]) as rec:
         model(tiny.images)
     assert torch.allclose(f, rec["pool"].flatten(1), atol=1e-4)
-    one = data.features(model, tiny, batch_size=1, cache=False, progress=False)
+    one = data.extract_features(model, tiny, batch_size=1, cache=False, progress=False)
     assert torch.allclose(f, one, atol=1e-4)  # batching and channels-last change nothing
     assert helpers.leftover_hooks(model) == []
 
@@ -128,113 +127,18 @@ def test_features_reductions_and_resize(model, tiny):
         model(torch.nn.functional.interpolate(x, size=(48, 48), mode="bilinear", antialias=True))
     act = rec["blocks.3"]
     for reduce, want in [("avg", act.mean((2, 3))), ("max", act.amax((2, 3))), ("flatten", act.flatten(1))]:
-        got = data.features(model, x, "blocks.3", reduce=reduce, size=48, cache=False, progress=False)
+        got = data.extract_features(model, x, "blocks.3", reduce=reduce, size=48, cache=False, progress=False)
         assert torch.allclose(got, want, atol=1e-4), reduce
     with pytest.raises(ValueError, match="'avg', 'max' or 'flatten'"):
-        data.features(model, x, reduce="mean")
+        data.extract_features(model, x, reduce="mean")
     with pytest.raises(helpers.LayerError, match="blocks.3"):
-        data.features(model, x, layer="block.3")
-
-
-def test_cache_is_reused_for_identical_inputs(model, tiny, tmp_path, monkeypatch):
-    first = data.features(model, tiny, cache_dir=tmp_path, progress=False)
-    assert len(list(tmp_path.glob("features-*.pt"))) == 1
-    calls = []
-    real = data.layer_outputs
-    monkeypatch.setattr(data, "layer_outputs", lambda *a, **k: calls.append(1) or real(*a, **k))
-    again = data.features(model, data.photos(n_per_class=1, size=32), cache_dir=tmp_path, progress=False)
-    assert calls == [] and torch.equal(first, again)
-
-
-def test_stale_cache_is_never_returned(model, tiny, tmp_path):
-    """Every ingredient of the key changes the answer: pixels, labels, layer, size, transform, weights."""
-    def fresh(*args, **kwargs):
-        return data.features(*args, cache=False, progress=False, **kwargs)
-
-    def via_cache(*args, **kwargs):
-        return data.features(*args, cache_dir=tmp_path, progress=False, **kwargs)
-    base = via_cache(model, tiny)
-
-    one_pixel = data.ImageSet(tiny.images.clone(), tiny.labels, tiny.classes, tiny.name)
-    one_pixel.images[5, 1, 10, 10] = 1 - one_pixel.images[5, 1, 10, 10]  # one pixel of 33,792
-    got = via_cache(model, one_pixel)
-    assert not torch.equal(got, base) and torch.allclose(got, fresh(model, one_pixel))
-
-    relabelled = data.ImageSet(tiny.images, tiny.labels.flip(0), tiny.classes, tiny.name)
-    assert relabelled.fingerprint() != tiny.fingerprint()
-
-    for kwargs in [dict(layer="blocks.10"), dict(size=48), dict(transform=torch.nn.Hardtanh(0.2, 0.8))]:
-        got = via_cache(model, tiny, **kwargs)
-        assert torch.allclose(got, fresh(model, tiny, **kwargs)), kwargs
-    assert not torch.allclose(via_cache(model, tiny, transform=torch.nn.Hardtanh(0.2, 0.8)),
-                              via_cache(model, tiny, transform=torch.nn.Hardtanh(0.1, 0.9)))
-
-    other = helpers.load_model()
-    with torch.no_grad():
-        other.fc.weight.zero_()  # after the layer: same features, yet a different model
-        other.conv_stem.weight.mul_(1.5)
-    got = via_cache(other, tiny)
-    assert not torch.allclose(got, base) and torch.allclose(got, fresh(other, tiny))
-    assert torch.equal(via_cache(model, tiny), base)  # and the original entry is still right
-
-
-def test_cache_file_with_other_fields_is_recomputed(model, tiny, tmp_path):
-    """A file under the right name but made for other inputs (a collision) is not trusted."""
-    data.features(model, tiny, cache_dir=tmp_path, progress=False)
-    path, = tmp_path.glob("features-*.pt")
-    stored = torch.load(path, weights_only=True)
-    stored["tensors"]["features"] = torch.zeros_like(stored["tensors"]["features"])
-    stored["fields"] = stored["fields"].replace("pool", "blocks.0")
-    torch.save(stored, path)
-    got = data.features(model, tiny, cache_dir=tmp_path, progress=False)
-    assert got.abs().sum() > 0
-
-
-def test_unstable_transform_is_computed_not_cached(model, tiny, tmp_path):
-    got = data.features(model, tiny, transform=lambda x: x.flip(-1), cache_dir=tmp_path, progress=False)
-    assert list(tmp_path.iterdir()) == []
-    assert torch.allclose(got, data.features(model, tiny.images.flip(-1), cache=False, progress=False),
-                          atol=1e-4)
-
-
-def test_module_weights_and_randomness_are_part_of_the_transform_key(model, tiny, tmp_path):
-    """Two 1x1 convs print the same repr; a random flip is never reused from disk."""
-    def conv(scale):
-        c = torch.nn.Conv2d(3, 3, 1, bias=False)
-        with torch.no_grad():
-            c.weight.copy_(scale * torch.eye(3).view(3, 3, 1, 1))
-        return c
-    assert repr(conv(1.0)) == repr(conv(0.5))
-    full = data.features(model, tiny, transform=conv(1.0), cache_dir=tmp_path, progress=False)
-    half = data.features(model, tiny, transform=conv(0.5), cache_dir=tmp_path, progress=False)
-    assert torch.allclose(half, data.features(model, tiny.images * 0.5, cache=False,
-                                              progress=False), atol=1e-4)
-    assert not torch.allclose(full, half)
-
-    files = set(tmp_path.iterdir())
-    data.features(model, tiny, transform=torchvision.transforms.RandomHorizontalFlip(),
-                  cache_dir=tmp_path, progress=False)
-    assert set(tmp_path.iterdir()) == files
+        data.extract_features(model, x, layer="block.3")
 
 
 def test_hooks_removed_when_extraction_fails(model, tiny):
     def boom(x):
         raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        data.features(model, tiny, transform=boom, cache=False, progress=False)
+        data.extract_features(model, tiny, transform=boom, cache=False, progress=False)
     assert helpers.leftover_hooks(model) == []
 
-
-def test_one_thread_on_a_busy_cpu_and_restored_after(monkeypatch):
-    before = torch.get_num_threads()
-    monkeypatch.setattr(data.os, "getloadavg", lambda: (64.0, 64.0, 64.0))
-    assert data.busy_cpu()
-    with data.cpu_threads() as n:
-        assert n == 1 and torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    monkeypatch.setattr(data.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    with data.cpu_threads() as n:
-        assert n == before == torch.get_num_threads()
-    with pytest.raises(RuntimeError), data.cpu_threads(1):
-        raise RuntimeError
-    assert torch.get_num_threads() == before

@@ -6,7 +6,6 @@ import pytest
 import torch
 from sklearn.metrics.pairwise import cosine_distances, euclidean_distances
 
-import helpers
 from helpers import data
 from helpers import embedding as E
 
@@ -88,11 +87,10 @@ def test_tsne_and_pca_separate_blobs():
 
 
 @pytest.mark.slow
-def test_feature_space_beats_pixel_space_on_the_offline_set():
+def test_feature_space_beats_pixel_space_on_the_offline_set(model):
     """The issue's claims, measured: neighbours and t-SNE clusters follow the label in feature space."""
-    model = helpers.load_model()
     ds = data.photos(n_per_class=12, size=96)
-    feats = data.features(model, ds, cache=False, progress=False)
+    feats = data.extract_features(model, ds, cache=False, progress=False)
     pixels = E.pixel_vectors(ds.images)
     for metric in E.METRICS:
         p_pix = E.precision_at_k(pixels, ds.labels, 5, metric)

@@ -49,9 +49,9 @@ def test_regularization_maps_settings_to_pieces():
     penalty, transforms, post = regularization(l2=5, decay=0.01, blur_sigma=1, blur_every=3,
                                                norm_pct=7, contrib_pct=9, jitter=2)
     assert penalty is not None and "5*l2" in penalty.name
-    assert [type(t) for t in transforms] == [reg.jitter] and transforms[0].pixels == 2
-    assert [type(p) for p in post] == [reg.decay, reg.blur_every, reg.clip_small_norm,
-                                       reg.clip_small_contribution]
+    assert [type(t) for t in transforms] == [reg.Jitter] and transforms[0].pixels == 2
+    assert [type(p) for p in post] == [reg.Decay, reg.BlurEvery, reg.ClipSmallNorm,
+                                       reg.ClipSmallContribution]
     assert post[1].k == 3 and post[2].percentile == 7 and post[3].percentile == 9
     none = regularization(0, 0, 0, 4, 0, 0, 0)
     assert none == (None, [], [])

@@ -6,11 +6,11 @@ import helpers
 from helpers.filters import conv_layers, first_conv, kernel, learn_filters, random_patches
 
 
-def test_first_conv_and_kernel_shapes(model):
+def test_first_conv_and_kernel_shapes(model, untrained):
     assert first_conv(model) == "conv_stem"
     assert kernel(model, "conv_stem", 5).shape == (3, 3, 3)
     assert torch.equal(kernel(model, "conv_stem", 5), model.conv_stem.weight[5])
-    alex = helpers.load_model("alexnet", pretrained=False)
+    alex = untrained("alexnet")
     assert first_conv(alex) == "features.0" and kernel(alex, "features.3", 0).shape == (64, 5, 5)
     assert "blocks.4.depthwise_conv" in conv_layers(model, min_kernel=5)
 

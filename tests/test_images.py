@@ -85,3 +85,32 @@ def test_center_crop_keeps_the_middle(tmp_path):
     a[:, 100:200] = 255  # the central square is white, the sides black
     Image.fromarray(a).save(tmp_path / "wide.png")
     assert load_image(tmp_path / "wide.png", 50).min() > 0.99
+
+
+def test_as_batch_shapes_dtype_device_and_bad_input():
+    from helpers.images import as_batch
+    img = torch.rand(3, 8, 6, dtype=torch.float16, requires_grad=True)
+    b = as_batch(img)
+    assert b.shape == (1, 3, 8, 6) and b.dtype == torch.float32 and not b.requires_grad
+    assert as_batch(np.zeros((2, 3, 4, 4), np.uint8)).shape == (2, 3, 4, 4)
+    assert as_batch(img, "meta").device.type == "meta"
+    with pytest.raises(ValueError, match=r"\(3, H, W\) or \(N, 3, H, W\).*\(1, 8, 6\)"):
+        as_batch(img[:1])
+    with pytest.raises(TypeError, match="load_image"):
+        as_batch("chelsea")
+
+
+def test_resize_keeps_rank_range_and_sign():
+    from helpers.images import resize
+    img = torch.rand(3, 40, 30)
+    assert resize(img, 20).shape == (3, 20, 20)
+    assert resize(img[None], (10, 12)).shape == (1, 3, 10, 12)
+    assert resize(img, (40, 30)) is img  # the same size: nothing to do
+    small = resize(img, 7)
+    assert small.min() >= img.min() - 1e-6 and small.max() <= img.max() + 1e-6
+    detail = torch.full((1, 3, 16, 16), -0.25)  # a signed map (a dream's added detail)
+    assert torch.allclose(resize(detail, 37), torch.tensor(-0.25))
+    # antialiased: a fine checkerboard shrinks to flat grey, not to aliased stripes
+    board = ((torch.arange(64)[:, None] + torch.arange(64)[None]) % 2).float().expand(3, 64, 64)
+    assert (resize(board, 8) - 0.5).abs().max() < 0.05
+

@@ -4,12 +4,12 @@ import torch
 from torch import nn
 
 from helpers import LayerError, leftover_hooks, load_image
-from helpers.hooks import record
+from helpers.device import cpu_threads
+from helpers.hooks import activations, record
 from helpers.inversion import (
     alpha_norm,
     evaluate,
     feature_distance,
-    features,
     inversion_figure,
     invert,
     invert_layers,
@@ -26,13 +26,9 @@ def photo():
 
 @pytest.fixture(scope="module")
 def inversions(model, photo):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small images: one thread is faster on a shared CPU
-    try:
+    with cpu_threads(1):  # small images: one thread is faster on a shared CPU
         return invert_layers(model, photo, ["act0", "blocks.2", "blocks.8"], tv_strength=8.0,
                              steps=80)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_feature_distance_matches_formula():
@@ -63,8 +59,8 @@ def test_alpha_norm_is_a_soft_box():
         alpha_norm(0.5)
 
 
-def test_features_and_evaluate_use_record_and_leave_no_hooks(model, photo):
-    acts = features(model, photo, ["blocks.2"])
+def test_activations_and_evaluate_use_record_and_leave_no_hooks(model, photo):
+    acts = activations(model, photo, ["blocks.2"])
     with record(model, ["blocks.2"], detach=True) as rec:
         model(photo[None])
     assert torch.allclose(acts["blocks.2"], rec["blocks.2"])

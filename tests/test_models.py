@@ -1,21 +1,12 @@
 import os
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from PIL import Image
 
 import helpers
 from helpers import models
 from helpers.efficientnet import Conv2dSame
-
-
-def _load_samples(files):
-    x = torch.stack([torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1)
-                     for f in files]).float() / 255
-    y = torch.tensor([int(os.path.basename(f)[:3]) for f in files])
-    return x, y
 
 
 def _top1(model, x, y):
@@ -24,15 +15,15 @@ def _top1(model, x, y):
     return (pred == y).float().mean().item()
 
 
-def test_offline_model_accuracy_on_imagenet_samples(model, imagenet_samples):
-    x, y = _load_samples(imagenet_samples)
+def test_offline_model_accuracy_on_imagenet_samples(model, imagenet_photos):
+    x, y, _ = imagenet_photos
     acc = _top1(model, x, y)
     assert acc >= 0.80, f"top-1 {acc:.2f} on {len(y)} samples"
 
 
-def test_symmetric_padding_is_measurably_worse(model, imagenet_samples, monkeypatch):
+def test_symmetric_padding_is_measurably_worse(model, imagenet_photos, monkeypatch):
     """The TF 'same' padding is what the checkpoint was trained with: dropping it must hurt."""
-    x, y = _load_samples(imagenet_samples)
+    x, y, _ = imagenet_photos
     good = _top1(model, x, y)
 
     def symmetric(self, inp):
@@ -74,7 +65,7 @@ def test_unknown_model_name_lists_choices():
 @pytest.fixture
 def offline_hub(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    monkeypatch.setattr(models, "_online", lambda url, timeout=3.0: False)
+    monkeypatch.setattr(models, "online", lambda url, timeout=3.0: False)
     return tmp_path
 
 
@@ -136,6 +127,22 @@ def test_class_index_accepts_names_and_rejects_bad_targets(model):
         helpers.class_index(model, 1000)
     with pytest.raises(ValueError, match="did you mean"):
         helpers.class_index(model, "tabbby cat")
+
+
+def test_one_class_resolver_one_exception_type():
+    """Every helper resolves classes through models.class_index and raises ValueError."""
+    named = torch.nn.Linear(2, 3)
+    named.classes = ["cat", "catamaran", "dog"]
+    plain = torch.nn.Linear(2, 3)  # no class names: any integer index
+    assert helpers.class_index(named, "DOG") == 2 and helpers.class_index(named, "catam") == 1
+    assert helpers.class_index(named, torch.tensor(1)) == 1
+    assert helpers.class_index(plain, 7) == 7
+    with pytest.raises(ValueError, match=r"matches 2 classes.*'cat', 'catamaran'"):
+        helpers.class_index(named, "ca")
+    with pytest.raises(ValueError, match=r"no class names.*use an index"):
+        helpers.class_index(plain, "cat")
+    with pytest.raises(ValueError, match="index or a name"):
+        helpers.class_index(named, 1.5)
 
 
 def _bn_stats(m):

@@ -8,7 +8,7 @@ from helpers import LayerError, leftover_hooks, record
 from helpers.objectives import Objective, channel, class_score, l2, layer_norm, neuron
 from helpers.optimize import Result, make_optimizer, optimize
 from helpers.params import fourier_image, pixel_image
-from helpers.regularizers import blur_every, clip_small_norm, jitter
+from helpers.regularizers import BlurEvery, ClipSmallNorm, Jitter
 
 
 class RedDetector(nn.Module):
@@ -81,7 +81,7 @@ def test_neuron_activation_rises_tenfold(model):
     with record(model, "blocks.10") as rec:
         model(param().detach())
     start = -obj(rec, None).item()
-    r = optimize(model, param, obj, transforms=[jitter(2)], steps=20, lr=0.05, progress=False,
+    r = optimize(model, param, obj, transforms=[Jitter(2)], steps=20, lr=0.05, progress=False,
                  seed=0)
     assert -r.history[-1] > 10 * max(start, 0.1)
     assert leftover_hooks(model) == []
@@ -90,7 +90,7 @@ def test_neuron_activation_rises_tenfold(model):
 def test_seeded_runs_are_reproducible_and_leave_the_global_rng_alone(model):
     def run(seed):
         return optimize(model, pixel_image(48, seed=3), layer_norm("blocks.4"),
-                        transforms=[jitter(4)], post_steps=[blur_every(2, 0.5)],
+                        transforms=[Jitter(4)], post_steps=[BlurEvery(2, 0.5)],
                         steps=6, lr=0.05, progress=False, seed=seed)
     torch.manual_seed(123)
     state = torch.get_rng_state()
@@ -153,7 +153,7 @@ def test_bad_input_fails_before_any_step(model):
     with pytest.raises(ValueError, match="Unknown optimizer 'adamw'.*adam, sgd, lbfgs"):
         optimize(model, p, channel("blocks.5", 0), optimizer="adamw", progress=False)
     with pytest.raises(ValueError, match="use pixel_image"):
-        optimize(model, fourier_image(32), channel("blocks.5", 0), post_steps=[clip_small_norm()],
+        optimize(model, fourier_image(32), channel("blocks.5", 0), post_steps=[ClipSmallNorm()],
                  progress=False)
     with pytest.raises(TypeError, match="Objective"):
         optimize(model, p, lambda rec, img: 0, progress=False)
@@ -211,3 +211,38 @@ def test_runs_on_the_models_device(model):
     m = RedDetector().cuda()
     r = optimize(m, pixel_image(8), channel("conv", 0), steps=5, progress=False)
     assert r.image.device.type == "cuda"
+
+
+def test_one_optimizer_factory_with_default_learning_rates():
+    from helpers.optimize import DEFAULT_LR, OPTIMIZERS, check_optimizer
+    x = [torch.zeros(3, requires_grad=True)]
+    for name in OPTIMIZERS:
+        assert make_optimizer(name, x).param_groups[0]["lr"] == DEFAULT_LR[name]
+    lbfgs = make_optimizer("lbfgs", x)
+    assert isinstance(lbfgs, torch.optim.LBFGS) and lbfgs.defaults["max_iter"] == 1
+    assert make_optimizer("adam", x, 0.3).param_groups[0]["lr"] == 0.3
+    with pytest.raises(ValueError, match="Unknown optimizer 'rmsprop'"):
+        check_optimizer("rmsprop")
+
+
+def test_sign_step_is_the_steepest_l_infinity_step():
+    from helpers.optimize import SignGD, sign_step
+    x, g = torch.tensor([0.5, 0.5, 0.5]), torch.tensor([2.0, -1e-6, 0.0])
+    assert torch.allclose(sign_step(x, g, 0.1), torch.tensor([0.4, 0.6, 0.5]))
+    p = torch.nn.Parameter(x.clone())
+    p.grad = g
+    SignGD([p], lr=0.1).step()
+    assert torch.equal(p.data, sign_step(x, g, 0.1))
+
+
+def test_image_param_switches_between_parameterizations():
+    from helpers.params import FourierImage, PixelImage, image_param
+    assert isinstance(image_param("pixel", 8, seed=0), PixelImage)
+    assert isinstance(image_param("fourier", 8, seed=0), FourierImage)
+    photo = torch.rand(3, 8, 8)
+    assert torch.allclose(image_param("fourier", photo)(), photo[None], atol=1e-3)
+    assert torch.equal(image_param("pixel", photo)(), photo[None])
+    assert torch.equal(image_param("pixel", 8, sd=0.2, seed=1)(), pixel_image(8, sd=0.2, seed=1)())
+    with pytest.raises(ValueError, match="'pixel', 'fourier'"):
+        image_param("wavelet", 8)
+

@@ -1,8 +1,9 @@
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 import helpers
-from helpers.plotting import normalize_each, upsample
+from helpers.plotting import finish, normalize_each, signed_map, upsample
 
 
 def test_normalize_each_scales_every_item_to_unit_range():
@@ -28,3 +29,13 @@ def test_feature_grid_highlights_channels():
     fig = helpers.feature_grid(torch.rand(6, 5, 5), ncols=3, highlight=[2])
     framed = [a for a in fig.axes if a.spines["top"].get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
     assert len(framed) == 1
+
+
+def test_signed_map_is_symmetric_around_zero():
+    fig, axes = plt.subplots(1, 3)
+    im = signed_map(axes[0], torch.tensor([[-0.5, 0.25], [0.0, 0.1]]))
+    assert im.get_clim() == (-0.5, 0.5) and im.get_cmap().name == "RdBu_r"
+    assert signed_map(axes[1], torch.zeros(2, 2)).get_clim() == (-1.0, 1.0)
+    assert signed_map(axes[2], torch.ones(2, 2), limit=4).get_clim() == (-4.0, 4.0)
+    assert finish(fig, "title", color="red") is fig and not plt.fignum_exists(fig.number)
+    assert fig._suptitle.get_text() == "title" and fig._suptitle.get_color() == "red"

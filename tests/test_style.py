@@ -1,11 +1,10 @@
 """Gram matrices, the Gatys texture loss, softmax smoothing, texture synthesis, style transfer."""
-import contextlib
-
 import pytest
 import torch
 import torchvision
 
 from helpers import LayerError, leftover_hooks, load_image
+from helpers.device import cpu_threads
 from helpers.objectives import Objective
 from helpers.style import (
     PRESETS,
@@ -28,14 +27,9 @@ from helpers.style_images import load_style
 CONTENT_BOUND = 0.75
 
 
-@contextlib.contextmanager
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small images: one thread is faster on a shared CPU
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    """Small images: one thread is faster on a shared CPU (the helpers' own policy)."""
+    return cpu_threads(1)
 
 
 def test_gram_matches_a_loop_and_ignores_positions():

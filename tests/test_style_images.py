@@ -35,7 +35,7 @@ def test_stained_glass_has_flat_colours_and_dark_lines():
 def offline(monkeypatch, tmp_path):
     def no_network(*args, **kwargs):
         raise AssertionError("tests must not touch the network")
-    monkeypatch.setattr(si, "_online", lambda url, timeout=3.0: False)
+    monkeypatch.setattr(si, "online", lambda url, timeout=3.0: False)
     monkeypatch.setattr(si.urllib.request, "urlopen", no_network)
     return tmp_path
 

@@ -1,5 +1,8 @@
+import datetime
+
 import matplotlib.pyplot as plt
 import pytest
+import torch
 
 import helpers
 from helpers import widgets
@@ -90,3 +93,66 @@ def test_first_drawing_error_shows_in_the_panel(shell):
     error, = ui.children[-1].outputs
     assert error["output_type"] == "error" and error["ename"] == "ValueError"
     assert "channel 3 is out of range" in error["evalue"] and ui.result is None
+
+
+def test_dropdown_defaults_to_the_first_option_and_keeps_a_valid_value():
+    d = widgets.dropdown(["lbfgs", "adam"], "adam", "optimizer")
+    assert isinstance(d, widgets.W.Dropdown) and d.value == "adam" and d.description == "optimizer"
+    assert widgets.dropdown(["lbfgs", "adam"]).value == "lbfgs"
+    assert widgets.dropdown(["lbfgs", "adam"], "sgd").value == "lbfgs"
+    assert widgets.dropdown([("one", 1), ("two", 2)], 2).value == 2
+    assert d.style.description_width == widgets.int_slider(1, 0, 2).style.description_width
+
+
+def test_text_box_reports_only_finished_input():
+    t = widgets.text(placeholder="type a class", description="search")
+    assert t.value == "" and t.placeholder == "type a class" and t.continuous_update is False
+
+
+def test_class_options_are_the_photos_top_classes(model):
+    options = widgets.class_options(model, "coffee", k=3)
+    top = helpers.predict(model, helpers.load_image("coffee", model.input_size), k=3)[0]
+    assert [value for _, value in options] == [i for i, _, _ in top]
+    assert options[0][0] == f"{top[0][1]} ({top[0][2]:.0%})"
+
+
+def test_class_picker_follows_the_photo(model):
+    photo = widgets.image_picker("chelsea")
+    picker = widgets.class_picker(model, photo, k=3)
+    assert list(picker.options) == widgets.class_options(model, "chelsea", k=3)
+    assert picker.value == picker.options[0][1] and picker.description == "class"
+    photo.value = "coffee"
+    coffee = widgets.class_options(model, "coffee", k=3)
+    assert list(picker.options) == coffee and coffee != widgets.class_options(model, "chelsea", k=3)
+    assert picker.value == coffee[0][1]
+
+
+def _png(color, size=(40, 30)):
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_uploads_resolve_uploaded_names_first_and_load_the_rest():
+    calls = []
+
+    def load(name, size):
+        calls.append((name, size))
+        return torch.zeros(3, size, size)
+    uploads = widgets.Uploads(load, size=64)
+    assert uploads("chelsea", 32).shape == (3, 32, 32) and calls == [("chelsea", 32)]
+    picker = widgets.image_picker("chelsea", ["chelsea", "coffee"])
+    box = uploads.box(picker, description="your photo")
+    button, message = box.children
+    button.value = ({"name": "red.png", "type": "image/png", "size": 0, "content": _png("red"),
+                     "last_modified": datetime.datetime(2026, 1, 1)},)
+    assert picker.value == "upload 1" and "upload 1" in picker.options and "upload 1" in uploads
+    red = uploads("upload 1", 16)
+    assert red.shape == (3, 16, 16) and calls == [("chelsea", 32)]
+    assert red[0].min() > 0.9 and red[1:].max() < 0.1
+    button.value = ({"name": "notes.txt", "type": "text/plain", "size": 0, "content": b"hello",
+                     "last_modified": datetime.datetime(2026, 1, 1)},)
+    assert "not an image" in message.value and picker.value == "upload 1"

@@ -1,14 +1,15 @@
-"""Every notebook in JupyterLab, in headless Chromium: Run All, no errors, a slider redraws the figure.
+"""Notebooks in JupyterLab, in headless Chromium: Run All, no errors, a slider redraws the figure.
 
+A representative subset (``LAB_NOTEBOOKS``; every notebook with E2E_ALL=1): nbval already runs all
+twelve and drives every panel headless (tests/notebook_checks.py, which also writes the static
+pages artifacts/html/NN_x.html); here what only a browser shows is checked: the widgets render,
+Run All from the menu, presentation mode, a keyboard slider move redraws the image.
 One JupyterLab server for the session (this environment's Python, 127.0.0.1, free port, token);
 one page at a time; each notebook's kernel is shut down after its test. Screenshots go to
 artifacts/screenshots/: ``NN_x.png`` (the panel after the slider move, in presentation mode),
-``NN_x_before.png`` (before it) and ``NN_x_failure.png`` (whole page, only on failure). The
-executed notebook is also exported to artifacts/html/NN_x.html (images embedded), so the static
-pages come from the same execution the test checked.
+``NN_x_before.png`` (before it) and ``NN_x_failure.png`` (whole page, only on failure).
 Skipped as a whole when no ``chromium`` is on PATH.
 """
-import base64
 import contextlib
 import json
 import os
@@ -29,7 +30,6 @@ pytest.importorskip("playwright.sync_api")
 
 from e2e_support import (
     NOTEBOOK_DIR,
-    REPO,
     RUN_TIMEOUT_S,
     Server,
     error_texts,
@@ -45,7 +45,6 @@ from e2e_support import (
 pytestmark = pytest.mark.e2e
 
 KERNEL_IDLE = "Python 3 (ipykernel) | Idle"
-HTML = REPO / "artifacts" / "html"
 HERE = Path(__file__).resolve().parent
 # Lab settings for a quiet, deterministic page: no news/update pop-ups, every cell in the DOM.
 SETTINGS = {
@@ -86,7 +85,6 @@ def lab(tmp_path_factory):
            f"--LabApp.workspaces_dir={tmp / 'workspaces'}", "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
            "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False",
-           "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, for the HTML export
            "--ServerApp.contents_manager_class=readonly_contents.ReadOnlyContentsManager"]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     server = Lab(cmd, env, NOTEBOOK_DIR, f"http://127.0.0.1:{port}", tmp / "jupyterlab.log")
@@ -134,32 +132,6 @@ def _menu(page, *labels, command):
     page.locator(f'li.lm-Menu-item[data-command="{command}"]').click()
 
 
-def _export_html(page, nb, panel):
-    """artifacts/html/NN_x.html from this very run: the outputs this test has just checked.
-
-    Widgets have no Python behind them in a static page: the panel becomes its screenshot,
-    any other widget a one-line note.
-    """
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    data = page.evaluate("window.jupyterapp.shell.currentWidget.context.model.toJSON()")
-    panel_cell = panel.evaluate("el => Array.from(document.querySelectorAll("
-                                "'.jp-Notebook .jp-Cell')).indexOf(el.closest('.jp-Cell'))")
-    picture = {"image/png": base64.b64encode(panel.screenshot()).decode()}
-    note = {"text/plain": "(interactive widgets: run the notebook in JupyterLab or Voila)"}
-    for i, cell in enumerate(data["cells"]):
-        for key in [k for k, v in cell.items() if v is None]:  # lab writes absent fields as null
-            del cell[key]
-        for out in cell.get("outputs", []):
-            if "application/vnd.jupyter.widget-view+json" in out.get("data", {}):
-                out["data"] = picture if i == panel_cell else note
-    body, _ = HTMLExporter(embed_images=True).from_notebook_node(
-        nbformat.from_dict(data), resources={"metadata": {"path": str(nb.parent)}})
-    HTML.mkdir(parents=True, exist_ok=True)
-    (HTML / f"{nb.stem}.html").write_text(body, encoding="utf-8")
-
-
 class Clock:
     """Seconds per phase of a test, for the report: where the suite's time goes."""
 
@@ -179,7 +151,11 @@ def _presentation_mode(page):
     return page.locator(".jp-LabShell.jp-mod-presentationMode").count() == 1
 
 
-NOTEBOOKS = notebooks()
+# Different widget kinds, cheap notebooks: a model picker that changes the layer list, int
+# sliders (01); a class list that follows the photo, float sliders (06); optimizations with
+# progress bars, a log-scale slider, two panels (11).
+LAB_NOTEBOOKS = ("01", "06", "11")
+NOTEBOOKS = notebooks(LAB_NOTEBOOKS)
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS or [None], ids=[p.stem for p in NOTEBOOKS] or ["none"])
@@ -216,8 +192,6 @@ def test_notebook_in_jupyterlab(lab, browser, screenshots, nb):
                                  "image") from e
         panel.scroll_into_view_if_needed()
         panel.screenshot(path=screenshots / f"{nb.stem}_before.png")
-        _export_html(page, nb, panel)
-        clock.lap("export")
         moved, before, after = move_first_slider(page, panel)
         assert after and after != before, f"{nb.name}: figure unchanged after moving {moved}"
         _wait_until_run(page, RUN_TIMEOUT_S)
