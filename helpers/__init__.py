@@ -18,7 +18,7 @@ from .data import (DATASETS, DatasetUnavailable, ImageSet, digits, extract_featu
                    imagenet_samples, load_dataset, photos)
 from .embedding import (compare_neighbours, grid_map, image_map, knn_accuracy, nearest, pca_2d,
                         precision_at_k, scatter_maps, show_maps, tsne_2d)
-from .receptive_field import ReceptiveField, receptive_field, receptive_field_plot
+from .receptive_fields import ReceptiveField, receptive_field, receptive_field_plot
 from .patches import channel_maxima, patch_grid, show_patches, top_patches, with_crops
 from .inversion import alpha_norm, feature_distance, invert, invert_layers, inversion_figure
 from .style import (StyleResult, gram, softmax_smooth, style_loss, style_targets,

@@ -66,12 +66,12 @@ def dream_figure(model, photo="chelsea", layer=DEFAULTS["layer"], steps=DEFAULTS
                  octaves=DEFAULTS["octaves"], octave_scale=DEFAULTS["octave_scale"],
                  step_size=DEFAULTS["step_size"], jitter=DEFAULTS["jitter"],
                  size=DEFAULTS["size"]):
-    """The photo beside its dream."""
+    """The photo beside its dream (arguments as in ``deep_dream``; ``size``: photo side)."""
     image = load_image(photo, size)
     dream = deep_dream(model, image, layer, steps, octaves, octave_scale, step_size, jitter)
     fig, axes = plt.subplots(1, 2, figsize=(8, 4.2))
-    for ax, img, title in zip(axes, (image, dream), (photo, f"dream of {layer}\n{octaves} "
-                                                     f"octaves x {steps} steps")):
+    label = f"dream of {layer}\n{octaves} octaves x {steps} steps, jitter {jitter} px"
+    for ax, img, title in zip(axes, (image, dream), (photo, label)):
         ax.imshow(to_numpy(img))
         ax.set_title(title, fontsize=10)
         ax.axis("off")

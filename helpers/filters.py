@@ -50,9 +50,12 @@ def random_patches(names=("chelsea", "coffee", "astronaut", "rocket", "china", "
 def learn_filters(patches, n=64, size=11, seed=0, max_iter=400):
     """Independent components of natural image patches (Olshausen & Field; Bell & Sejnowski).
 
-    FastICA finds a sparse code of the patches; its filters look like the
-    oriented edge and colour-blob detectors of AlexNet's first layer and of V1.
-    Returns (n, 3, size, size) filters, sorted by the energy of their responses.
+    FastICA writes each patch as ``x = A s`` with independent, sparse ``s``; the rows of the
+    unmixing matrix ``W`` (``s = W x``, scikit-learn's ``components_``) are filters applied to a
+    patch by a dot product, like a first-layer kernel, and look like the oriented edge and
+    colour-blob detectors of AlexNet's first layer and of V1. The columns of ``A``
+    (``mixing_``) would be the patterns the patches are built from; they are not returned.
+    Returns (n, 3, size, size) filters (rows of ``W``), sorted by the energy of their responses.
     """
     from sklearn.decomposition import FastICA
     ica = FastICA(n_components=n, whiten="unit-variance", random_state=seed, max_iter=max_iter,

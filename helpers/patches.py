@@ -14,7 +14,7 @@ from . import hooks
 from .cache import cached, model_identity, on_disk
 from .data import ImageSet, layer_outputs
 from .images import resize
-from .receptive_field import receptive_field, unit_box
+from .receptive_fields import receptive_field, unit_box
 
 Patch = namedtuple("Patch", "value image row col box patch")
 Patch.__doc__ = ("One top patch: activation ``value``, source ``image`` index, unit position (``row``, "

@@ -1,7 +1,7 @@
 """Textures and style from feature correlations: Gram matrices, texture synthesis, style transfer.
 
-A texture is summarised by the Gram matrices (channel correlations, averaged over
-positions) of a few layers; an image with the same Gram matrices looks like the
+A texture is summarised by the Gram matrices (uncentred second moments of pairs of
+channels: products of activations averaged over positions) of a few layers; an image with the same Gram matrices looks like the
 same texture (Gatys, Ecker & Bethge, "Texture synthesis using convolutional
 neural networks", NeurIPS 2015). Style transfer adds a content term: keep one
 layer's activations close to a photo's while matching a painting's Gram
@@ -96,7 +96,10 @@ def preset(model):
 # ---- Gram matrices and the texture loss -----------------------------------------------------
 
 def gram(features):
-    """Channel correlations averaged over positions.
+    """Uncentred second moments of pairs of channels: products averaged over positions.
+
+    No means are subtracted and nothing is divided by standard deviations, so these are not
+    correlations; dividing by the number of positions makes images of different sizes comparable.
 
     Args:
         features: (N, C, H, W) activations.
@@ -111,11 +114,11 @@ def gram(features):
 
 
 def layer_style_loss(features, target_gram):
-    """Gatys' per-layer loss ``E_l = 1/(4 N_l^2 M_l^2) sum (G - G_hat)^2``.
+    """Per-layer style loss ``E_l = 1/(4 N_l^2) sum_ij (G_ij - G_hat_ij)^2`` of ``gram`` matrices.
 
-    With the Gram matrices already divided by the number of positions ``M_l`` this is
-    ``1/(4 N_l^2) sum (G/M - G_hat/M_hat)^2``: identical when both images have the same
-    size, and still meaningful when the output is larger than the sample.
+    ``gram`` already divides by the number of positions ``M_l``, so this equals Gatys et al.'s
+    ``1/(4 N_l^2 M_l^2) sum (F F^T - F_hat F_hat^T)^2`` when both images have the same size,
+    and still compares a sample and an output of different sizes.
 
     Args:
         features: (N, C, H, W) activations of the image being optimized.

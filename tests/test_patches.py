@@ -5,7 +5,7 @@ import torch
 import helpers
 from helpers import data
 from helpers import patches as P
-from helpers.receptive_field import receptive_field, unit_box
+from helpers.receptive_fields import receptive_field, unit_box
 
 
 @pytest.fixture(scope="module")

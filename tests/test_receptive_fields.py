@@ -1,16 +1,14 @@
-"""helpers.receptive_field: arithmetic vs gradient, known answers, and what a unit really sees."""
-import sys
-
+"""helpers.receptive_fields: arithmetic vs gradient, known answers, and what a unit really sees."""
 import pytest
 import torch
 from torch import nn
 
 import helpers
-from helpers import data
-from helpers.receptive_field import ReceptiveField as RF
-from helpers.receptive_field import receptive_field, unit_box
+from helpers import data, receptive_fields
+from helpers.receptive_fields import ReceptiveField as RF
+from helpers.receptive_fields import receptive_field, unit_box
 
-R = sys.modules["helpers.receptive_field"]  # the module (helpers.receptive_field is the function)
+R = receptive_fields
 
 
 @pytest.fixture(scope="module")
