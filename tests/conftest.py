@@ -67,3 +67,21 @@ def imagenet_photos(imagenet_samples):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def offline(model):
+    """The offline model, under the name the attribution and patch tests use."""
+    return model
+
+
+@pytest.fixture(scope="session")
+def resnet(untrained):
+    return untrained("resnet18")
+
+
+@pytest.fixture(scope="session")
+def small_set():
+    """Two crops per sample photo at 64 px: a tiny data set for patch tests."""
+    from helpers import data
+    return data.photos(n_per_class=2, size=64)

@@ -29,16 +29,6 @@ def rel_err(ours, ref):
 
 
 @pytest.fixture(scope="module")
-def offline(model):
-    return model
-
-
-@pytest.fixture(scope="module")
-def resnet(untrained):
-    return untrained("resnet18")  # seed 0, shared by the session
-
-
-@pytest.fixture(scope="module")
 def vgg(untrained):
     return untrained("vgg16")
 

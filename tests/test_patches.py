@@ -3,19 +3,8 @@ import pytest
 import torch
 
 import helpers
-from helpers import data
 from helpers import patches as P
 from helpers.receptive_fields import receptive_field, unit_box
-
-
-@pytest.fixture(scope="module")
-def offline(model):
-    return model
-
-
-@pytest.fixture(scope="module")
-def small_set():
-    return data.photos(n_per_class=2, size=64)
 
 
 def test_top_patches_are_the_maximal_activations(offline, small_set, tmp_path):

@@ -11,16 +11,6 @@ SIZE = 64
 
 
 @pytest.fixture(scope="module")
-def offline(model):
-    return model
-
-
-@pytest.fixture(scope="module")
-def resnet(untrained):
-    return untrained("resnet18")  # seed 0, shared by the session
-
-
-@pytest.fixture(scope="module")
 def cat():
     return load_image("chelsea", SIZE)
 

@@ -4,21 +4,11 @@ import torch
 from torch import nn
 
 import helpers
-from helpers import data, receptive_fields
+from helpers import receptive_fields
 from helpers.receptive_fields import ReceptiveField as RF
 from helpers.receptive_fields import receptive_field, unit_box
 
 R = receptive_fields
-
-
-@pytest.fixture(scope="module")
-def offline(model):
-    return model
-
-
-@pytest.fixture(scope="module")
-def small_set():
-    return data.photos(n_per_class=2, size=64)
 
 
 def _both(model, layer, size):
