@@ -1,10 +1,11 @@
 """Fooling the network: targeted adversarial examples, FGSM, unrecognizable images (notebook 09).
 
 * ``targeted_attack``: push photos to a chosen wrong class with a perturbation of
-  at most ``eps`` per pixel (Szegedy et al., 2014, solved here by projected
-  sign-gradient steps, the PGD of Madry et al., 2018). Each image stops as soon
-  as the model predicts the target, so the perturbation stays as small as the
-  step schedule allows.
+  at most ``eps`` per pixel: fixed-budget L-infinity projected sign-gradient steps
+  (Kurakin et al., 2017; PGD in Madry et al., 2018), not the box-constrained
+  L-BFGS search for the smallest perturbation of Szegedy et al. (2014). Each image
+  stops as soon as the model predicts the target, so the perturbation stays as
+  small as the step schedule allows.
 * ``fgsm``: one step of size ``eps`` along the sign of the loss gradient
   (Goodfellow et al., 2015).
 * ``fooling_images``: images the network classifies with high confidence that
@@ -89,7 +90,8 @@ def targeted_attack(model, images, targets, eps=4 / 255, steps=20, step_size=Non
                     batch_size=8):
     """Targeted L-infinity attack: ``x + delta`` with ``|delta| <= eps`` predicted as the target.
 
-    Projected gradient descent on the cross-entropy towards the target, with sign steps.
+    ``x_{k+1} = clip_[0,1](clip_[x-eps, x+eps](x_k - step_size * sign(grad CE(f(x_k), target))))``
+    from ``x_0 = x`` (Kurakin et al., 2017; Madry et al., 2018, without the random start).
     An image leaves the batch as soon as the model predicts its target (or its steps run
     out) and the next image takes its place, so batches stay full.
 
