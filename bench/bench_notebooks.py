@@ -52,13 +52,13 @@ def cold_then_warm(path, cache_dir):
 
 
 def main(prefixes):
-    from helpers.cache import CACHE_DIR
+    from helpers.cache import cache_folder
     paths = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")
                    if not prefixes or p.name[:2] in prefixes)
     print(f"{'notebook':28s} {'run (s)':>8s} {'limit':>6s}  ok")
     for path in paths:
         if path.name[:2] in CACHED:
-            runs = cold_then_warm(path, CACHE_DIR)
+            runs = cold_then_warm(path, cache_folder())
         else:
             runs = [("", run_all(path), LIMIT)]
         for kind, seconds, limit in runs:

@@ -7,8 +7,9 @@ from .images import (PHOTOS, SAMPLES, TEXTURES, ImageError, as_batch, load_image
 from .models import (ModelUnavailable, available_models, class_index, load_model, predict)
 from .plotting import (feature_grid, image_and_maps, kernel_grid, normalize_each, overlay,
                        show_images, signed_map)
-from .objectives import (Objective, channel, class_score, cross_entropy, l2, layer_norm, neuron,
-                         total_variation, tv, weighted_sum)
+from .objectives import (Objective, channel, class_score, cross_entropy, diversity,
+                         gram_similarity, l2, layer_norm, neuron, total_variation, tv,
+                         weighted_sum)
 from .params import fourier_image, image_param, pixel_image
 from .regularizers import (BlurEvery, ClipSmallContribution, ClipSmallNorm, Decay, Jitter, Pad,
                            RandomRotate, RandomScale, Upsample, gaussian_blur,
@@ -24,13 +25,22 @@ from .inversion import alpha_norm, feature_distance, invert, invert_layers, inve
 from .style import (StyleResult, gram, softmax_smooth, style_loss, style_targets,
                     style_transfer, synthesize_texture)
 from .style_images import STYLES, StyleUnavailable, load_style, read_upload
+from .transformer_net import ConditionalInstanceNorm, TransformerNet, mix_weights
+from .fast_style import gamma_beta_figure, train_style
+from .style_mixer import StyleMixer
 from .attribution import (channels_by_activation, clip_map, deconvnet, gradient_image,
                           guided_backprop, occlusion, rectified_layers, saliency)
+from .gradcam import cam_layers, grad_cam, guided_grad_cam
+from .integrated_gradients import integrated_gradients, path_scores, score_difference
 from .randomization import cascading_randomization, randomization_layers, rank_correlation
 from .attribution_figures import (class_occlusion_figure, fills_figure,
                                   gradient_vs_smoothgrad_figure, neuron_figure, neurons_figure,
                                   occlusion_figure, randomization_figure, rules_figure,
-                                  saliency_figure, smoothgrad_figure)
-from .featurevis import ablation_figure, multifaceted_figure, visualization_figure, visualize
+                                  saliency_figure, smoothgrad_figure, grad_cam_figure,
+                                  grad_cam_layers_figure, ig_path_figure,
+                                  integrated_gradients_figure, saliency_methods_figure)
+from .featurevis import (ablation_figure, batches_figure, multifaceted, multifaceted_figure,
+                         preconditioning_figure, visualization_figure, visualize)
+from .cppn import cppn_image
 from .adversarial import fgsm, fgsm_error_rates, fooling_images, targeted_attack
 from .dream import deep_dream, dream_figure

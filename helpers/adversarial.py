@@ -9,7 +9,8 @@
 * ``fgsm``: one step of size ``eps`` along the sign of the loss gradient
   (Goodfellow et al., 2015).
 * ``fooling_images``: images the network classifies with high confidence that
-  look like nothing (Nguyen et al., 2015), found with the optimization engine.
+  look like nothing (Nguyen et al., 2015), found with the optimization engine: as pixels
+  (noise-like) or drawn by a CPPN (regular patterns, like Nguyen et al.'s evolved ones).
 """
 import functools
 from dataclasses import dataclass
@@ -18,9 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from . import objectives as obj
+from .checks import check_count, check_strength
+from .cppn import cppn_image
 from .device import model_device
 from .images import as_batch, load_image
-from .models import class_index
+from .models import class_index, model_input
 from .optimize import optimize, sign_step
 from .params import image_param
 
@@ -107,8 +110,11 @@ def targeted_attack(model, images, targets, eps=4 / 255, steps=20, step_size=Non
         ``AttackResult``.
     """
     _check_eps(eps)
+    steps = check_count(steps, "steps")
+    if step_size is not None:
+        check_strength(step_size, "step_size")
     dev = model_device(model)
-    images = as_batch(images, dev)
+    images = model_input(model, images, name="images")
     n = len(images)
     targets = _targets(model, targets, n).to(dev)
     alpha = eps / 4 if step_size is None else float(step_size)
@@ -150,7 +156,7 @@ def fgsm(model, images, labels, eps=2 / 255):
         (N, 3, H, W) adversarial images in [0, 1].
     """
     _check_eps(eps)
-    images = as_batch(images, model_device(model))
+    images = model_input(model, images, name="images")
     labels = _targets(model, labels, len(images)).to(images.device)
     grad, _ = cross_entropy_gradient(model, images, labels)
     return sign_step(images, grad, -eps).clamp(0, 1)  # one step *up* the loss of the label
@@ -186,24 +192,48 @@ def fgsm_error_rates(model, images, labels, epsilons=(1 / 255, 2 / 255, 4 / 255,
     return rates
 
 
-def fooling_images(model, targets, size=128, steps=100, lr=0.05, confidence=0.99,
+FOOLING_PARAMETERIZATIONS = ("pixel", "fourier", "cppn")
+# Adam's step for each: pixels and Fourier coefficients move in pixel units; a CPPN's
+# weights act on every pixel at once, so smaller steps keep its sigmoid out of saturation.
+FOOLING_LR = {"pixel": 0.05, "fourier": 0.05, "cppn": 0.02}
+
+
+def fooling_images(model, targets, size=128, steps=100, lr=None, confidence=0.99,
                    parameterization="pixel", seed=0, progress=False):
     """Unrecognizable images classified as ``targets`` with high confidence (Nguyen et al., 2015).
 
-    Gradient descent on the cross-entropy of each target from faint noise, stopping once
-    every image reaches ``confidence``.
+    Adam on the cross-entropy of each target, stopping once every image reaches
+    ``confidence``. What is optimized decides what the images look like:
+
+    * ``"pixel"``: every pixel, from faint noise: noise-like images;
+    * ``"fourier"``: a 1/f-scaled spectrum (``params.fourier_image``): smoother noise;
+    * ``"cppn"``: the weights of a small network from ``(x, y, r)`` to colour
+      (``cppn.cppn_image``): regular patterns, like the CPPN images that Nguyen et al.
+      evolved (here found by gradient, in far fewer evaluations).
 
     Args:
         targets: class indices or names, one image each.
-        parameterization: ``"pixel"`` (noise-like results) or ``"fourier"`` (smoother).
+        size: side of the images in pixels.
+        steps: most Adam steps.
+        lr: Adam's learning rate; None takes ``FOOLING_LR[parameterization]``.
+        parameterization: one of ``FOOLING_PARAMETERIZATIONS``.
     Returns:
         ``(images (N, 3, size, size) in [0, 1], probabilities of the targets (N,))``.
+    Raises:
+        ValueError: an unknown parameterization, naming the valid ones.
     """
+    if parameterization not in FOOLING_PARAMETERIZATIONS:
+        raise ValueError(f"Unknown parameterization {parameterization!r}: choose one of "
+                         f"{', '.join(map(repr, FOOLING_PARAMETERIZATIONS))}.")
+    check_strength(confidence, "confidence", 0.0, 1.0)
     targets = _targets(model, targets, len(targets) if isinstance(targets, (list, tuple)) else 1)
     n = len(targets)
-    # Pixels start from visible noise; the Fourier start keeps its own (small) default.
-    param = image_param(parameterization, size, sd=0.1 if parameterization == "pixel" else None,
-                        batch=n, seed=seed)
+    if parameterization == "cppn":
+        param = cppn_image(size, batch=n, seed=seed)
+    else:  # pixels start from visible noise; the Fourier start keeps its own (small) default
+        param = image_param(parameterization, size,
+                            sd=0.1 if parameterization == "pixel" else None, batch=n, seed=seed)
+    lr = FOOLING_LR[parameterization] if lr is None else lr
 
     def confident(step, image, loss):
         with torch.no_grad():
@@ -275,9 +305,16 @@ def error_rate_figure(rates):
     return fig
 
 
-def fooling_figure(model, images, targets):
-    """Fooling images titled with the class the model sees and its confidence."""
+def fooling_figure(model, rows, title="unrecognizable images, confidently classified"):
+    """Fooling images titled with the class the model sees and its confidence.
+
+    Args:
+        rows: (N, 3, H, W) images, or a dict ``{row name: images}`` drawn one row each.
+    """
     from .plotting import show_images
-    titles = [_label(model, img)[1] for img in images]
-    return show_images(list(images.cpu()), titles=titles, ncols=len(images), size=2.4,
-                       title="unrecognizable images, confidently classified")
+    rows = rows if isinstance(rows, dict) else {"": rows}
+    images = [img.cpu() for imgs in rows.values() for img in imgs]
+    titles = [f"{name}: {_label(model, img)[1]}" if name else _label(model, img)[1]
+              for name, imgs in rows.items() for img in imgs]
+    return show_images(images, titles=titles, ncols=len(next(iter(rows.values()))), size=2.4,
+                       title=title)

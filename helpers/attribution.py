@@ -18,31 +18,30 @@ import math
 
 import torch
 
-from .device import model_device
+from .checks import check_count, check_strength
 from .hooks import LayerError, get_layer, layers, record
-from .images import as_batch
-from .models import class_index, inference_copy
+from .models import class_index, inference_copy, model_input
 from .rectifiers import RULES, Rectifiers
 
 FILLS = ("zero", "mean", "blur")
 
 
 # --------------------------------------------------------------------------- inputs
-def _one_image(model, image):
+def one_image(model, image):
     """(3, H, W) or (1, 3, H, W) -> (1, 3, H, W) float32 on the model's device, detached."""
-    x = as_batch(image, model_device(model))
+    x = model_input(model, image)  # values, size: one clear error
     if len(x) != 1:
         raise ValueError(f"Expected one image of shape (3, H, W) or (1, 3, H, W), got "
                          f"{tuple(x.shape)}.")
     return x
 
 
-def _class(model, target):
-    """``class_index``, or None (meaning: the predicted class)."""
+def target_class(model, target):
+    """``class_index``, or None (meaning: the predicted class, see ``pick_class``)."""
     return None if target is None else class_index(model, target)
 
 
-def _pick(model, logits, target):
+def pick_class(model, logits, target):
     """The target index for these logits: given one (checked against the output) or the top-1."""
     n = logits.shape[-1]
     if target is None:
@@ -85,10 +84,9 @@ def saliency(model, image, target=None, noise=0.0, samples=1, seed=0, batch_size
     Returns:
         (H, W) tensor >= 0 on the image's device.
     """
-    x = _one_image(model, image)
-    t = _class(model, target)
-    if noise < 0 or int(samples) < 1:
-        raise ValueError(f"noise must be >= 0 and samples >= 1, got noise={noise}, samples={samples}.")
+    x = one_image(model, image)
+    t = target_class(model, target)
+    noise, samples = check_strength(noise, "noise"), check_count(samples, "samples")
     if noise == 0:
         batch = x
     else:
@@ -104,7 +102,7 @@ def saliency(model, image, target=None, noise=0.0, samples=1, seed=0, batch_size
     for chunk in batch.split(bs):
         chunk = chunk.clone().requires_grad_(True)
         out = model(chunk)
-        t = _pick(model, out, t)
+        t = pick_class(model, out, t)
         # Gradient to the input only (parameters stay frozen): no weight gradients computed.
         grad, = torch.autograd.grad(out[:, t].sum(), chunk)
         total += grad.abs().amax(1).sum(0)
@@ -177,19 +175,19 @@ def guided_backprop(model, image, target=None, rule="guided"):
     """
     if rule not in RULES:
         raise ValueError(f"Unknown rule {rule!r}: choose one of {', '.join(RULES)}.")
-    x = _one_image(model, image)
+    x = one_image(model, image)
     if isinstance(target, (tuple, list)):
         layer, channel, position = _neuron(model, x, target)
         t = None
     else:
-        layer, t = None, _class(model, target)
+        layer, t = None, target_class(model, target)
     x = x.clone().requires_grad_(True)
     watch = record(model, [layer]) if layer else contextlib.nullcontext()
     mode = Rectifiers(rule, track=layer is not None)
     with watch as rec, mode:
         out = model(x)
     if layer is None:
-        t = _pick(model, out, t)
+        t = pick_class(model, out, t)
         score = out[0, t]
     else:
         # Score the neuron's pre-activation: the same gradient where the unit is on and below
@@ -217,7 +215,7 @@ def channels_by_activation(model, image, layer):
     Returns:
         list of ``(channel, max response)``.
     """
-    x = _one_image(model, image)
+    x = one_image(model, image)
     mode = Rectifiers(track=True)
     with torch.inference_mode(), record(model, [layer], stop=True) as rec, mode:
         model(x)
@@ -277,13 +275,13 @@ def occlusion(model, image, target=None, window=32, stride=16, fill="zero", batc
     Returns:
         (H, W) tensor; positive where hiding the pixels lowers the probability.
     """
-    x = _one_image(model, image)
+    x = one_image(model, image)
     hw = tuple(x.shape[-2:])
     wh, ww = _pair(window, "window", hw)
     sh, sw = _pair(stride, "stride", hw)
     if fill not in FILLS:
         raise ValueError(f"Unknown fill {fill!r}: choose one of {', '.join(FILLS)}.")
-    t = _class(model, target)
+    t = target_class(model, target)
     base = _baseline(x, fill, (wh, ww))
     spots = [(y, z) for y in _positions(hw[0], wh, sh) for z in _positions(hw[1], ww, sw)]
     cap = max(1, 2 ** 24 // x[0].numel())  # at most ~64 MB of float32 inputs per batch
@@ -292,7 +290,7 @@ def occlusion(model, image, target=None, window=32, stride=16, fill="zero", batc
     net = inference_copy(model, x.repeat(min(bs, len(spots)), 1, 1, 1)) if fast else model
     with torch.inference_mode():
         logits = model(x)
-        t = _pick(model, logits, t)
+        t = pick_class(model, logits, t)
         p0 = logits.softmax(-1)[0, t]
         for i in range(0, len(spots), bs):
             chunk = spots[i:i + bs]
@@ -335,6 +333,9 @@ __all__ = [
     "guided_backprop",
     "occlusion",
     "occlusion_baseline",
+    "one_image",
+    "pick_class",
     "rectified_layers",
     "saliency",
+    "target_class",
 ]

@@ -1,4 +1,5 @@
-"""Figures of notebooks 05-07: occlusion, saliency and SmoothGrad, guided backprop, sanity check.
+"""Figures of notebooks 05-07: occlusion, saliency, SmoothGrad and integrated gradients, guided
+backprop and Grad-CAM, sanity check.
 
 Each ``*_figure`` function returns a closed matplotlib Figure, so a notebook cell
 shows it and an "Explore" panel calls the same function with the slider values.
@@ -14,8 +15,11 @@ import torch
 from .attribution import (FILLS, channels_by_activation, clip_map, gradient_image,
                           guided_backprop, occlusion, occlusion_baseline, saliency)
 from .device import model_device
+from .gradcam import cam_layer, cam_layers, grad_cam, guided_grad_cam
 from .hooks import activations
 from .images import as_batch, load_image, to_numpy
+from .integrated_gradients import (ig_baseline, integrated_gradients, path_points, path_scores,
+                                   score_difference)
 from .models import class_index, predict
 from .plotting import finish, overlay, signed_map
 
@@ -172,6 +176,88 @@ def gradient_vs_smoothgrad_figure(model, photo="chelsea", target=None, noise=0.2
     return finish(fig)
 
 
+# --------------------------------------------------------------------------- integrated gradients (06)
+def integrated_gradients_map(model, photo, target, steps=32, baseline="black", size=None):
+    """``integrated_gradients.integrated_gradients`` of a photo by name: (3, H, W) on the CPU."""
+    return _ig_map(model, photo, target, int(steps), baseline, size)  # one cache key per setting
+
+
+@functools.lru_cache(maxsize=64)
+def _ig_map(model, photo, target, steps, baseline, size):
+    return integrated_gradients(model, load_image(photo, _size(model, size)), target, baseline, steps)
+
+
+@functools.lru_cache(maxsize=64)
+def score_gap(model, photo, target, baseline="black", size=None):
+    """``S_y(photo) - S_y(baseline)`` for a photo by name: what the attributions add up to."""
+    return score_difference(model, load_image(photo, _size(model, size)), target, baseline)
+
+
+def integrated_gradients_figure(model, photo="chelsea", target=None, steps=32, baseline="black",
+                                size=None):
+    """Photo, baseline, |IG| summed over colours, and the signed sum with the completeness check."""
+    target = _top_class(model, photo, size) if target is None else class_index(model, target)
+    image = load_image(photo, _size(model, size))
+    attr = integrated_gradients_map(model, photo, target, steps, baseline, size)
+    fig, axes = plt.subplots(1, 4, figsize=(13.5, 3.8))
+    axes[0].imshow(to_numpy(image))
+    axes[0].set_title(f"{photo}: {model.classes[target]}", fontsize=10)
+    axes[1].imshow(to_numpy(ig_baseline(image, baseline).clamp(0, 1)))
+    axes[1].set_title(f"baseline: {baseline}", fontsize=10)
+    axes[2].imshow(clip_map(attr.abs().sum(0)), cmap="gray")
+    axes[2].set_title(f"|integrated gradients|, {steps} steps", fontsize=10)
+    signed = attr.sum(0)
+    signed_map(axes[3], signed, float(torch.quantile(signed.abs().flatten(), 0.99)))
+    axes[3].set_title(f"signed: sum {float(attr.sum()):.2f}, S(x) - S(x') = "
+                      f"{score_gap(model, photo, target, baseline, size):.2f}", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    return finish(fig)
+
+
+@functools.lru_cache(maxsize=32)
+def score_path(model, photo, target, baseline="black", points=41, size=None):
+    """``integrated_gradients.path_scores`` of a photo by name: (a, scores) on the CPU."""
+    return path_scores(model, load_image(photo, _size(model, size)), target, baseline, points)
+
+
+def ig_path_figure(model, photo="chelsea", target=None, baselines=("black", "blur"), steps=32,
+                   points=41, size=None):
+    """The class score on the path from each baseline to the photo; ticks: the ``steps`` nodes."""
+    target = _top_class(model, photo, size) if target is None else class_index(model, target)
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for baseline in baselines:
+        a, scores = score_path(model, photo, target, baseline, points, size)
+        ax.plot(a.numpy(), scores.numpy(), marker=".", markersize=3, label=f"from {baseline}")
+    nodes, _ = path_points(steps)
+    ax.plot(nodes, [0] * len(nodes), "|", color="black", markersize=10,
+            label=f"the {steps} points of the sum")
+    ax.set_xlabel("a   (0 = baseline, 1 = photo)")
+    ax.set_ylabel(f"score S of {model.classes[target]}")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return finish(fig)
+
+
+def saliency_methods_figure(model, photo="chelsea", target=None, noise=0.25, samples=12,
+                            steps=32, baseline="black", size=None):
+    """The photo and three maps of one class: gradient, SmoothGrad, integrated gradients."""
+    target = _top_class(model, photo, size) if target is None else class_index(model, target)
+    maps = [(saliency_map(model, photo, target, size=size), "gradient"),
+            (saliency_map(model, photo, target, noise, samples, size), f"SmoothGrad {noise:.2f}"),
+            (integrated_gradients_map(model, photo, target, steps, baseline, size).abs().sum(0),
+             f"integrated gradients ({baseline})")]
+    fig, axes = plt.subplots(1, 4, figsize=(13.5, 3.7))
+    axes[0].imshow(to_numpy(load_image(photo, _size(model, size))))
+    axes[0].set_title(f"{photo}: {model.classes[target]}", fontsize=10)
+    for ax, (m, title) in zip(axes[1:], maps):
+        ax.imshow(clip_map(m), cmap="gray")
+        ax.set_title(title, fontsize=10)
+    for ax in axes:
+        ax.axis("off")
+    return finish(fig)
+
+
 # --------------------------------------------------------------------------- guided backprop (07)
 @functools.lru_cache(maxsize=128)
 def backward_map(model, photo, target=None, rule="guided", size=None):
@@ -236,6 +322,77 @@ def neuron_figure(model, photo="chelsea", layer="blocks.10.act1", rank=0, size=N
     return finish(fig)
 
 
+# --------------------------------------------------------------------------- Grad-CAM (07)
+@functools.lru_cache(maxsize=128)
+def grad_cam_map(model, photo, target=None, layer=None, upsample=True, size=None):
+    """``gradcam.grad_cam`` of a photo by name: (H, W), or the layer's (h, w), on the CPU."""
+    return grad_cam(model, load_image(photo, _size(model, size)), target, layer, upsample)
+
+
+@functools.lru_cache(maxsize=64)
+def guided_grad_cam_map(model, photo, target=None, layer=None, size=None):
+    """``gradcam.guided_grad_cam`` of a photo by name: (3, H, W) on the CPU."""
+    return guided_grad_cam(model, load_image(photo, _size(model, size)), target, layer)
+
+
+def grad_cam_figure(model, photo="chelsea", target=None, layer=None, size=None):
+    """Grad-CAM over the photo, on the layer's own grid, then guided backprop and Guided Grad-CAM."""
+    target = _top_class(model, photo, size) if target is None else class_index(model, target)
+    layer = cam_layer(model, layer, _size(model, size))
+    image = load_image(photo, _size(model, size))
+    cam = grad_cam_map(model, photo, target, layer, True, size)
+    coarse = grad_cam_map(model, photo, target, layer, False, size)
+    fig, axes = plt.subplots(1, 4, figsize=(13.5, 3.8))
+    overlay(axes[0], image, cam / cam.max().clamp_min(1e-12), alpha=0.5, cmap="inferno")
+    axes[0].set_title(f"Grad-CAM: {model.classes[target]}", fontsize=10)
+    axes[1].imshow(coarse, cmap="inferno", vmin=0)
+    axes[1].set_title(f"{layer}: {coarse.shape[0]} x {coarse.shape[1]} grid", fontsize=10)
+    guided = backward_map(model, photo, target, "guided", size)
+    axes[2].imshow(gradient_image(guided).permute(1, 2, 0))
+    axes[2].set_title("guided backprop", fontsize=10)
+    both = guided_grad_cam_map(model, photo, target, layer, size)
+    axes[3].imshow(gradient_image(both).permute(1, 2, 0))
+    axes[3].set_title("Guided Grad-CAM", fontsize=10)
+    for ax in axes:
+        ax.axis("off")
+    return finish(fig)
+
+
+def grad_cam_layers_figure(model, photo="chelsea", target=None, layers=None, size=None):
+    """Grad-CAM of one class at several layers (default: four from the middle to the end)."""
+    target = _top_class(model, photo, size) if target is None else class_index(model, target)
+    image = load_image(photo, _size(model, size))
+    if layers is None:
+        names = cam_layers(model, _size(model, size))
+        layers = [names[i * (len(names) - 1) // 6] for i in (3, 4, 5, 6)]
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.3 * len(layers), 3.6))
+    for ax, layer in zip(axes, layers):
+        cam = grad_cam_map(model, photo, target, layer, True, size)
+        coarse = grad_cam_map(model, photo, target, layer, False, size)
+        overlay(ax, image, cam / cam.max().clamp_min(1e-12), alpha=0.5, cmap="inferno")
+        ax.set_title(f"{model.classes[target]} at {layer} ({coarse.shape[0]} x {coarse.shape[1]})",
+                     fontsize=10)
+    return finish(fig)
+
+
+def grad_cam_classes_figure(model, photo="astronaut", targets=None, layer=None, size=None):
+    """The photo and Grad-CAM of several classes at one layer (default: its top 3 classes)."""
+    image = load_image(photo, _size(model, size))
+    targets = [i for i, _, _ in predict(model, image, k=3)[0]] if targets is None else \
+        [class_index(model, t) for t in targets]
+    layer = cam_layer(model, layer, _size(model, size))
+    probs = probabilities(model, photo, size)
+    fig, axes = plt.subplots(1, len(targets) + 1, figsize=(3.3 * (len(targets) + 1), 3.6))
+    axes[0].imshow(to_numpy(image))
+    axes[0].set_title(f"{photo}; Grad-CAM at {layer}", fontsize=10)
+    axes[0].axis("off")
+    for ax, t in zip(axes[1:], targets):
+        cam = grad_cam_map(model, photo, t, layer, True, size)
+        overlay(ax, image, cam / cam.max().clamp_min(1e-12), alpha=0.5, cmap="inferno")
+        ax.set_title(f"{model.classes[t]} (p = {probs[t]:.2f})", fontsize=10)
+    return finish(fig)
+
+
 def randomization_figure(check):
     """Maps of ``cascading_randomization`` (methods x steps), with each map's rank correlation."""
     methods, steps = list(check["maps"]), check["steps"]
@@ -257,7 +414,15 @@ __all__ = [
     "backward_map",
     "class_occlusion_figure",
     "fills_figure",
+    "grad_cam_classes_figure",
+    "grad_cam_figure",
+    "grad_cam_layers_figure",
+    "grad_cam_map",
     "gradient_vs_smoothgrad_figure",
+    "guided_grad_cam_map",
+    "ig_path_figure",
+    "integrated_gradients_figure",
+    "integrated_gradients_map",
     "layer_activation",
     "neuron_figure",
     "neurons_figure",
@@ -269,5 +434,8 @@ __all__ = [
     "rules_figure",
     "saliency_figure",
     "saliency_map",
+    "saliency_methods_figure",
+    "score_gap",
+    "score_path",
     "smoothgrad_figure",
 ]

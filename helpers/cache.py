@@ -1,19 +1,70 @@
 """A disk cache for computed tensors, keyed by everything that went into them.
 
 ``cached(fields, compute)`` stores ``compute()`` under a hash of ``fields`` in
-``data/cache``; the fields name the model (``model_identity``: name and weights),
+``cache_folder()``; the fields name the model (``model_identity``: name and weights),
 the data (``ImageSet.fingerprint``) and every setting, so re-running a notebook
 cell is instant and changed inputs are always recomputed.
+
+``data_dir()`` is the one place that decides where downloads and caches live: the folder
+named by ``$CNN_INSIGHT_DATA``; else the repository's ``data/`` when it is writable; else
+(a shared JupyterHub, an installed wheel) a per-user cache folder.
 """
 import hashlib
 import json
 import os
+import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
-CACHE_DIR = Path(__file__).resolve().parents[1] / "data" / "cache"
+ENV_VAR = "CNN_INSIGHT_DATA"
+REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 _CACHE_FORMAT = 1
+
+
+def user_cache_dir(app="cnn-insight"):
+    """The per-user cache folder of this platform (no folder is made).
+
+    Windows ``%LOCALAPPDATA%\\cnn-insight``, macOS ``~/Library/Caches/cnn-insight``, elsewhere
+    ``$XDG_CACHE_HOME/cnn-insight`` or ``~/.cache/cnn-insight``.
+    """
+    if sys.platform.startswith("win"):
+        base = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / app
+
+
+def writable(folder):
+    """Whether files can be created in ``folder`` (made if missing): tried, not guessed."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def data_dir():
+    """Where downloads and caches go, decided afresh on every call.
+
+    ``$CNN_INSIGHT_DATA`` when set; else the repository's ``data/`` (a checkout: the folder
+    beside ``pyproject.toml``) when writable; else ``user_cache_dir()``.
+    """
+    chosen = os.environ.get(ENV_VAR)
+    if chosen:
+        return Path(chosen).expanduser()
+    if (REPO_DATA.parent / "pyproject.toml").exists() and writable(REPO_DATA):
+        return REPO_DATA
+    return user_cache_dir()
+
+
+def cache_folder():
+    """The folder of cached tensors: ``data_dir() / "cache"``."""
+    return data_dir() / "cache"
 
 
 def tensor_bytes(t):
@@ -69,7 +120,7 @@ def _key(fields):
 def on_disk(fields, cache_dir=None, prefix="cache"):
     """Whether a cache file for ``fields`` exists (it is still checked when read)."""
     _, digest = _key(fields)
-    return (Path(cache_dir or CACHE_DIR) / f"{prefix}-{digest}.pt").exists()
+    return (Path(cache_dir or cache_folder()) / f"{prefix}-{digest}.pt").exists()
 
 
 def cached(fields, compute, cache_dir=None, prefix="cache"):
@@ -81,7 +132,7 @@ def cached(fields, compute, cache_dir=None, prefix="cache"):
     if fields is None or cache_dir is False:
         return compute()
     text, digest = _key(fields)
-    folder = Path(cache_dir or CACHE_DIR)
+    folder = Path(cache_dir or cache_folder())
     path = folder / f"{prefix}-{digest}.pt"
     if path.exists():
         try:
@@ -100,12 +151,12 @@ def cached(fields, compute, cache_dir=None, prefix="cache"):
 
 def clear_cache(cache_dir=None):
     """Delete every cached file; returns how many were removed."""
-    folder = Path(cache_dir or CACHE_DIR)
+    folder = Path(cache_dir or cache_folder())
     files = list(folder.glob("*.pt")) if folder.exists() else []
     for f in files:
         f.unlink()
     return len(files)
 
 
-__all__ = ["CACHE_DIR", "cached", "clear_cache", "model_identity", "on_disk", "tensor_bytes",
-           "transform_identity"]
+__all__ = ["ENV_VAR", "cache_folder", "cached", "clear_cache", "data_dir", "model_identity",
+           "on_disk", "tensor_bytes", "transform_identity", "user_cache_dir", "writable"]

@@ -3,7 +3,7 @@
 Offline (always works, the default): ``photos``, crops of the photos that ship
 with scikit-image and scikit-learn, labelled by the photo they come from, and
 ``digits``, scikit-learn's 8x8 handwritten digits. Online: torchvision's
-Imagenette (160 px) and CIFAR-10, downloaded once into ``data/``. Beside the
+Imagenette (160 px) and CIFAR-10, downloaded once into ``helpers.cache.data_dir()``. Beside the
 repository: ``imagenet_samples``, labelled ImageNet photos for accuracy checks.
 ``extract_features`` turns a set into vectors (``helpers.cache`` keeps them).
 """
@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 
 from . import hooks
-from .cache import cached, model_identity, tensor_bytes, transform_identity
+from .cache import cached, data_dir, model_identity, tensor_bytes, transform_identity
 from .device import cpu_threads, model_device
-from .images import center_crop_resize, load_image, resize
+from .checks import check_count, check_size
+from .images import as_batch, center_crop_resize, load_image, resize
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "imagenet-samples"
 DATASETS = ["photos", "digits", "imagenette", "cifar10"]
 OFFLINE_DATASETS = ["photos", "digits"]
@@ -185,11 +185,11 @@ def _online(url):
     return online(url)
 
 
-def imagenette(n=500, size=128, root=DATA_DIR, split="val", seed=0, download=True):
+def imagenette(n=500, size=128, root=None, split="val", seed=0, download=True):
     """A subset of Imagenette (10 easy ImageNet classes), the 160 px version.
 
     Downloaded once (94 MB, with a progress bar and an MD5 check by torchvision)
-    into ``root``; later calls read the files on disk.
+    into ``root`` (default ``helpers.cache.data_dir()``); later calls read the files on disk.
 
     Args:
         n: images to keep (a class-balanced random subset).
@@ -199,6 +199,7 @@ def imagenette(n=500, size=128, root=DATA_DIR, split="val", seed=0, download=Tru
     """
     from torchvision.datasets import Imagenette
     url = Imagenette._ARCHIVES["160px"][0]
+    root = Path(root) if root is not None else data_dir()
     on_disk = (Path(root) / Path(url).stem / split).exists()
     if not on_disk and not (download and _online(url)):
         raise DatasetUnavailable(
@@ -217,14 +218,15 @@ def imagenette(n=500, size=128, root=DATA_DIR, split="val", seed=0, download=Tru
                     dict(n=n, size=size, split=split, seed=seed))
 
 
-def cifar10(n=500, size=64, root=DATA_DIR, train=False, seed=0, download=True):
+def cifar10(n=500, size=64, root=None, train=False, seed=0, download=True):
     """A subset of CIFAR-10 (32x32 photos, 10 classes), upsampled to ``size``.
 
     Raises:
         DatasetUnavailable: not on disk and no network.
     """
     from torchvision.datasets import CIFAR10
-    folder = Path(root) / CIFAR10.base_folder
+    root = Path(root) if root is not None else data_dir()
+    folder = root / CIFAR10.base_folder
     if not folder.exists() and not (download and _online(CIFAR10.url)):
         raise DatasetUnavailable(
             f"CIFAR-10 is not in {root} and cannot be downloaded (offline). "
@@ -353,9 +355,9 @@ def extract_features(model, data, layer="pool", reduce="avg", size=None, transfo
     if reduce not in ("avg", "max", "flatten"):
         raise ValueError(f"reduce must be 'avg', 'max' or 'flatten', got {reduce!r}.")
     hooks.get_layer(model, layer)  # a clear error before any heavy work
-    images = data.images if isinstance(data, ImageSet) else data
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"Expected (N, 3, H, W) images, got shape {tuple(images.shape)}.")
+    images = as_batch(data.images if isinstance(data, ImageSet) else data, name="images")
+    check_size(size, allow_none=True)
+    check_count(batch_size, "batch_size")
 
     def resized(x):
         if size is None:

@@ -12,8 +12,9 @@ import functools
 import matplotlib.pyplot as plt
 import torch
 
-from .device import model_device
-from .images import as_batch, load_image, resize, to_numpy
+from .checks import check_count, check_strength
+from .images import load_image, resize, to_numpy
+from .models import min_input_size, model_input
 from .objectives import layer_norm
 from .optimize import optimize
 from .params import pixel_image
@@ -21,13 +22,14 @@ from .regularizers import Jitter
 
 DEFAULTS = dict(layer="blocks.8", steps=10, octaves=3, octave_scale=1.4, step_size=0.01,
                 jitter=16, size=224)
+MIN_OCTAVE = 16  # the smallest octave's side in pixels
 
 
-def octave_sizes(height, width, octaves, scale):
-    """Image sizes from the smallest octave to the full size, ``scale`` apart."""
-    if octaves < 1 or scale < 1:
-        raise ValueError(f"Need octaves >= 1 and octave_scale >= 1, got {octaves}, {scale}.")
-    return [(max(16, round(height / scale ** i)), max(16, round(width / scale ** i)))
+def octave_sizes(height, width, octaves, scale, smallest=MIN_OCTAVE):
+    """Image sizes from the smallest octave to the full size, ``scale`` apart (>= ``smallest``)."""
+    check_count(octaves, "octaves", 1)
+    check_strength(scale, "octave_scale", 1.0)
+    return [(max(smallest, round(height / scale ** i)), max(smallest, round(width / scale ** i)))
             for i in reversed(range(int(octaves)))]
 
 
@@ -47,14 +49,21 @@ def deep_dream(model, image, layer=DEFAULTS["layer"], steps=DEFAULTS["steps"],
     Returns:
         (3, H, W) dreamed image in [0, 1].
     """
-    base = as_batch(image, model_device(model))
+    base = model_input(model, image)
+    check_count(steps, "steps", 1)
+    check_strength(step_size, "step_size", 0.0)
+    check_count(jitter, "jitter", 0)
+    need = max(MIN_OCTAVE, min_input_size(model) or 1)
+    if min(base.shape[-2:]) < need:
+        raise ValueError(f"The image is {base.shape[-2]}x{base.shape[-1]} pixels: deep dream "
+                         f"needs images of at least {need}x{need} pixels (its smallest octave).")
     objective = layer_norm(layer)
     objective.check(model)  # unknown layer: clear error before any work
     detail = None
-    for size in octave_sizes(*base.shape[-2:], octaves, octave_scale):
+    for size in octave_sizes(*base.shape[-2:], octaves, octave_scale, need):
         b = resize(base, size)
         detail = torch.zeros_like(b) if detail is None else resize(detail, size)
-        result = optimize(model, pixel_image(b + detail), objective,
+        result = optimize(model, pixel_image((b + detail).clamp(0, 1)), objective,
                           transforms=[Jitter(jitter)], steps=steps,
                           optimizer="normalized", lr=step_size, progress=progress, seed=seed)
         detail = result.image - b  # what the dream added at this scale

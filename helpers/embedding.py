@@ -179,14 +179,33 @@ def grid_map(images, points, cols=None, thumb=40):
 
 # --------------------------------------------------------------------------- figures
 
-def _frame(ax, colour, width=3):
+# Query, same label, other label: told apart by a symbol and the frame's line style as well as
+# its colour, so the grids read the same without colour vision (red and green look alike to
+# about one man in twelve).
+MARKS = {"query": ("tab:blue", "-", "?"), "same": ("tab:green", "-", "\u2713"),
+         "other": ("tab:red", (0, (2, 1.5)), "\u2717")}
+
+
+def _frame(ax, kind, width=3):
+    colour, style, symbol = MARKS[kind]
     ax.set_xticks([]), ax.set_yticks([])
     for spine in ax.spines.values():
-        spine.set_edgecolor(colour), spine.set_linewidth(width)
+        spine.set_edgecolor(colour), spine.set_linewidth(width), spine.set_linestyle(style)
+    ax.text(0.03, 0.97, symbol, transform=ax.transAxes, ha="left", va="top", fontsize=9,
+            fontweight="bold", color="white", bbox={"boxstyle": "round,pad=0.15", "fc": colour,
+                                                     "ec": "none"})
+
+
+def _kind(c, same):
+    return "query" if c == 0 else ("same" if same else "other")
+
+
+LEGEND = "? query   \u2713 same label   \u2717 other label (dashed frame)"
 
 
 def neighbour_grid(images, labels, classes, queries, neighbours, title=None, size=1.1):
-    """Rows: a query (blue frame) then its neighbours (green frame: same label, red: other)."""
+    """Rows: a query (blue frame, "?") then its neighbours (see ``MARKS``: green frame and a check
+    mark for the same label, red dashed frame and a cross for another)."""
     k = neighbours.shape[1]
     fig, axes = plt.subplots(len(queries), k + 1, figsize=(size * (k + 1), size * len(queries) + 0.5),
                              squeeze=False)
@@ -194,12 +213,10 @@ def neighbour_grid(images, labels, classes, queries, neighbours, title=None, siz
         for c, i in enumerate([int(q)] + [int(n) for n in nbrs]):
             ax = axes[r, c]
             ax.imshow(images[i].permute(1, 2, 0).clamp(0, 1).cpu().numpy())
-            colour = "tab:blue" if c == 0 else ("tab:green" if labels[i] == labels[q] else "tab:red")
-            _frame(ax, colour)
+            _frame(ax, _kind(c, labels[i] == labels[q]))
             if c == 0:
                 ax.set_ylabel(classes[int(labels[i])], fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    fig.suptitle(f"{title}\n{LEGEND}" if title else LEGEND, fontsize=10 if title else 8)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -224,8 +241,9 @@ def compare_neighbours(images, labels, classes, feats, queries, k=6, metric="l2"
                 ax = axes[r, c]
                 ax.imshow(images[i].permute(1, 2, 0).clamp(0, 1).cpu().numpy())
                 same = labels[i] == labels[int(q)]
-                _frame(ax, "tab:blue" if c == 0 else ("tab:green" if same else "tab:red"))
+                _frame(ax, _kind(c, same))
         sub.suptitle(f"{name} ({metric}): precision@{k} = {prec:.2f}", fontsize=10)
+    fig.supxlabel(LEGEND, fontsize=8)
     plt.close(fig)
     return fig
 

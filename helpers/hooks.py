@@ -7,12 +7,14 @@ a model's layers, their output shapes and whether a rectifier produced them).
 Every hook is removed in a ``finally``, also after an exception or KeyboardInterrupt.
 """
 import contextlib
+import functools
 import difflib
 import weakref
 from collections import namedtuple
 
 import torch
 
+from .checks import check_size
 from .device import model_device
 from .images import as_batch
 from .rectifiers import Rectifiers
@@ -87,6 +89,12 @@ class Recording:
             return None
 
 
+def _keep_gradient(rec_ref, name, grad):
+    rec = rec_ref()
+    if rec is not None:
+        rec.gradients[name] = grad
+
+
 @contextlib.contextmanager
 def record(model, names, gradients=False, detach=False, stop=False):
     """Record the outputs (and, with ``gradients=True``, their gradients) of named layers.
@@ -117,7 +125,9 @@ def record(model, names, gradients=False, detach=False, stop=False):
             if gradients and out.requires_grad:
                 # A tensor hook sees the gradient of this very output, even when the
                 # module is reused (pytorch-grad-cam's reason for doing it this way).
-                out.register_hook(lambda g: rec.gradients.__setitem__(name, g))
+                # The hook holds the recording weakly: a strong reference would make a cycle
+                # (recording -> output -> hook -> recording) that keeps the whole graph alive.
+                out.register_hook(functools.partial(_keep_gradient, weakref.ref(rec), name))
             if stop and wanted.issubset(rec.activations):
                 raise _StopForward(rec)
         return hook
@@ -175,7 +185,8 @@ def layers(model, size=224, leaves=False):
     Returns:
         list of ``LayerInfo(name, type, shape, rectified)`` in execution order.
     """
-    hw = (int(size), int(size)) if isinstance(size, int) else tuple(int(s) for s in size)
+    size = check_size(size)
+    hw = (size, size) if isinstance(size, int) else size
     key = (hw, leaves, tuple(id(m) for m in model.modules()))
     cache = _LAYERS_CACHE.setdefault(model, {})
     if key not in cache:

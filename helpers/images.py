@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from .checks import check_size
+
 Image.MAX_IMAGE_PIXELS = 20_000 ** 2  # huge photos are fine; decompression bombs are not
 
 
@@ -42,6 +44,11 @@ PHOTOS = ["chelsea", "coffee", "astronaut", "rocket", "china", "flower"]
 TEXTURES = ["brick", "grass", "gravel", "hubble", "colorwheel"]
 
 
+# Values a hair outside [0, 1] come from float rounding in resizes; real mistakes (0-255 photos,
+# ImageNet-normalized tensors) are far outside.
+RANGE_SLACK = 1e-3
+
+
 class ImageError(ValueError):
     """A source that is not a readable image."""
 
@@ -55,7 +62,13 @@ def _to_float(array):
         a = a.astype(np.float32) / (65535.0 if a.max(initial=0) > 255 else 255.0)
     else:
         a = a.astype(np.float32)
-        if a.max(initial=0) > 1.0:  # float photos stored 0..255
+        if not np.isfinite(a).all():
+            raise ImageError("The image contains NaN or infinite values: valid images hold finite "
+                             "values in [0, 1] (or 0-255).")
+        if a.min(initial=0) < -RANGE_SLACK or a.max(initial=0) > 255:
+            raise ImageError(f"The image has values from {a.min():.4g} to {a.max():.4g}; valid "
+                             f"float images hold values in [0, 1] (or 0-255).")
+        if a.max(initial=0) > 1.0 + RANGE_SLACK:  # float photos stored 0..255
             a = a / 255.0
     if a.ndim == 2:
         a = a[..., None]
@@ -135,27 +148,76 @@ def center_crop_resize(image, size):
     return resize(image[:, top:top + s, left:left + s], size).clamp(0, 1)
 
 
-def as_batch(image, device=None):
+def as_batch(image, device=None, min_size=1, name="image"):
     """An image or a batch as an (N, 3, H, W) float32 tensor, detached, on ``device``.
+
+    The one check of images handed to helpers: shape, size, finite values in [0, 1].
 
     Args:
         image: (3, H, W) or (N, 3, H, W) tensor or array in [0, 1].
         device: where the batch goes (None: where it is).
+        min_size: the smallest height and width accepted (a network's smallest input,
+            ``helpers.models.min_input_size``).
+        name: what the image is called in error messages (``"content"``, ``"style"``...).
     Raises:
         TypeError: not a tensor or an array (load files and names with ``load_image``).
-        ValueError: any other shape.
+        ValueError: any other shape, an empty or too small image, NaN or infinite values,
+            values outside [0, 1] (a 0-255 photo, a normalized tensor); the message says
+            what is valid.
     """
     if not isinstance(image, (torch.Tensor, np.ndarray)):
-        raise TypeError(f"Expected an image tensor of shape (3, H, W) in [0, 1], got a "
+        raise TypeError(f"Expected the {name} as a tensor of shape (3, H, W) in [0, 1], got a "
                         f"{type(image).__name__} (use helpers.load_image).")
     batch = torch.as_tensor(image).detach()
     shape = tuple(batch.shape)
     if batch.dim() == 3:
         batch = batch[None]
     if batch.dim() != 4 or batch.shape[1] != 3:
-        raise ValueError(f"Expected an image of shape (3, H, W) or (N, 3, H, W) in [0, 1], got "
+        raise ValueError(f"Expected the {name} of shape (3, H, W) or (N, 3, H, W) in [0, 1], got "
                          f"shape {shape}.")
-    return batch.to(device=device, dtype=torch.float32)
+    if batch.is_complex():
+        raise ValueError(f"Expected the {name} as real values in [0, 1], got complex values.")
+    check_image_size(batch.shape[-2:], min_size, name)
+    batch = batch.to(dtype=torch.float32)
+    if batch.device.type != "meta":  # shapes only: nothing to read
+        check_values(batch, name)
+    return batch.to(device=device)
+
+
+def _is(name, one="is", many="are"):
+    return many if name.endswith("s") else one
+
+
+def check_image_size(hw, min_size=1, name="image"):
+    """Raise a clear ValueError when an (H, W) image is empty or smaller than ``min_size``."""
+    h, w = (int(s) for s in hw)
+    if h < 1 or w < 1:
+        raise ValueError(f"The {name} {_is(name)} empty ({h}x{w} pixels): an image needs at least "
+                         f"{max(min_size, 1)}x{max(min_size, 1)} pixels.")
+    if min(h, w) < min_size:
+        raise ValueError(f"The {name} {_is(name)} {h}x{w} pixels, too small for this network: it "
+                         f"takes images of at least {min_size}x{min_size} pixels (resize it, e.g. "
+                         f"helpers.resize(image, {max(min_size, 224)})).")
+
+
+def check_values(batch, name="image"):
+    """Raise a clear ValueError for NaN/infinite values or values outside [0, 1]."""
+    if batch.numel() == 0:
+        raise ValueError(f"The {name} {_is(name, 'has', 'have')} no images (shape "
+                         f"{tuple(batch.shape)}).")
+    finite = torch.isfinite(batch)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise ValueError(f"The {name} {_is(name, 'contains', 'contain')} {bad} NaN or infinite "
+                         f"value(s): valid images hold finite values in [0, 1].")
+    lo, hi = float(batch.min()), float(batch.max())
+    if lo < -RANGE_SLACK or hi > 1 + RANGE_SLACK:
+        hint = (" It looks like a 0-255 photo: divide by 255 or use helpers.load_image."
+                if lo >= 0 and hi <= 255 else
+                " Pass the photo itself (helpers.load_image), not a normalized tensor: the "
+                "models normalize inside." if lo < 0 else "")
+        raise ValueError(f"The {name} {_is(name, 'has', 'have')} values from {lo:.4g} to "
+                         f"{hi:.4g}; valid images hold values in [0, 1].{hint}")
 
 
 def resize(image, size):
@@ -164,7 +226,8 @@ def resize(image, size):
     Bilinear weights are positive, so values stay in the input's range: images stay in
     [0, 1] and signed maps (a dream's added detail) keep their sign.
     """
-    h, w = (int(size), int(size)) if isinstance(size, (int, np.integer)) else map(int, size)
+    size = check_size(size)
+    h, w = (size, size) if isinstance(size, int) else size
     if tuple(image.shape[-2:]) == (h, w):
         return image
     batch = image if image.dim() == 4 else image[None]
@@ -180,11 +243,16 @@ def load_image(source, size=224):
         source: path, URL, bytes, PIL image, array, or a name in ``SAMPLES``.
         size: output side in pixels; ``None`` keeps the original size and aspect.
     """
+    if isinstance(size, (tuple, list)):
+        raise ValueError(f"size must be one whole number of pixels >= 1 (a square crop) or None, "
+                         f"got {size!r}.")
+    check_size(size, allow_none=True)
     img = _open(source)
     if isinstance(img, Image.Image) and size is not None:
         img = _shrink(img, 2 * size)
     array = _pil_to_array(img) if isinstance(img, Image.Image) else img
     tensor = torch.from_numpy(np.ascontiguousarray(_to_float(array))).permute(2, 0, 1)
+    check_image_size(tensor.shape[-2:])
     return tensor if size is None else center_crop_resize(tensor, size)
 
 

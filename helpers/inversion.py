@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .checks import check_strength
 from .device import model_device, small_image_threads
 from .hooks import activations, get_layer
 from .images import as_batch
+from .models import model_input
 from .objectives import Objective, smoother, tv
 from .optimize import optimize
 from .params import pixel_image
@@ -135,11 +137,11 @@ def invert(model, image, layer, tv_strength=8.0, beta=2.0, alpha=6.0, alpha_stre
     Returns:
         ``Inversion`` with the reconstruction and its feature distance before and after.
     """
-    image = as_batch(image)
+    image = model_input(model, image)
     get_layer(model, layer)
-    if tv_strength < 0 or alpha_strength < 0:
-        raise ValueError(f"Strengths must be >= 0 (tv_strength={tv_strength}, "
-                         f"alpha_strength={alpha_strength}).")
+    for name, value in [("tv_strength", tv_strength), ("alpha_strength", alpha_strength),
+                        ("sd", sd)]:
+        check_strength(value, name)
     target = activations(model, image, [layer])[layer]
     distance = feature_distance(layer, target, smooth)
     objective = distance

@@ -9,9 +9,10 @@ downloaded.
 import copy
 import numbers
 import os
-import socket
-import urllib.parse
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 import weakref
 
 import torch
@@ -20,8 +21,11 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models._meta import _IMAGENET_CATEGORIES
 
-from .device import device as default_device, model_device
+from .checks import check_count
+from .device import device as default_device
+from .device import model_device
 from .efficientnet import EfficientNetLite0, rename_lukemelas
+from .images import as_batch
 
 OFFLINE = "efficientnet_lite0"
 TORCHVISION = ["alexnet", "vgg16", "vgg19", "resnet18", "resnet50", "densenet121",
@@ -96,12 +100,20 @@ def is_cached(name):
 
 
 def online(url, timeout=3.0):
-    """True when the host of ``url`` accepts a connection: the one reachability check for downloads."""
-    host = urllib.parse.urlparse(url).hostname
+    """True when the server of ``url`` answers: the one reachability check for downloads.
+
+    It asks the way the downloads do (urllib, ``torch.hub``): through the proxy named by
+    ``HTTPS_PROXY``/``HTTP_PROXY`` (and their lower-case forms, minus ``NO_PROXY`` hosts), so a
+    campus proxy does not look like "offline". Any HTTP answer counts, except a proxy's own
+    refusal (407, 502-504).
+    """
+    request = urllib.request.Request(url, method="HEAD")
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
+        with urllib.request.build_opener().open(request, timeout=timeout):
+            return True
+    except urllib.error.HTTPError as err:
+        return err.code not in (407, 502, 503, 504)
+    except (OSError, ValueError):  # URLError, refused, timed out, a bad URL
         return False
 
 
@@ -166,6 +178,61 @@ def load_model(name=OFFLINE, pretrained=True, fallback=False, device=None):
     return model.to(device or default_device())
 
 
+# --------------------------------------------------------------------------- inputs
+_MIN_SIZE = weakref.WeakKeyDictionary()  # model -> smallest side it takes (None: unknown)
+
+
+def min_input_size(model, limit=256):
+    """The smallest side of a square image that ``model`` takes, found by trying (kept per model).
+
+    Tries 1, 2, 4, ... pixels, then halves the gap to the first size that runs (in eval mode,
+    put back afterwards). None when nothing up to ``limit`` runs (a network made for one size).
+    """
+    if model in _MIN_SIZE:
+        return _MIN_SIZE[model]
+    dev = model_device(model)
+    modes = [(m, m.training) for m in model.modules()]
+
+    def runs(side):
+        try:
+            model(torch.zeros(1, 3, side, side, device=dev))
+            return True
+        except (RuntimeError, ValueError, IndexError):
+            return False
+
+    found = None
+    try:
+        model.eval()
+        with torch.no_grad():
+            side, below = 1, 0
+            while side <= limit and not runs(side):
+                below, side = side, side * 2
+            if side <= limit:
+                while side - below > 1:  # runs(side) and not runs(below)
+                    mid = (side + below) // 2
+                    below, side = (below, mid) if runs(mid) else (mid, side)
+                found = side
+    finally:
+        for m, mode in modes:
+            m.training = mode
+    _MIN_SIZE[model] = found
+    return found
+
+
+def model_input(model, images, name="image"):
+    """``images`` checked for ``model`` and moved to its device: (N, 3, H, W) float32 in [0, 1].
+
+    The public functions that run a network start here, so a 0-255 photo, NaN values or an
+    image smaller than the network takes give one clear error instead of a wrong picture.
+
+    Args:
+        images: (3, H, W) or (N, 3, H, W) tensor or array in [0, 1].
+    Raises:
+        TypeError, ValueError: from ``helpers.images.as_batch``, naming what is valid.
+    """
+    return as_batch(images, model_device(model), min_size=min_input_size(model) or 1, name=name)
+
+
 @torch.no_grad()
 def predict(model, images, k=5):
     """Top-k classes: list (one per image) of ``(class_index, class_name, probability)``.
@@ -173,8 +240,9 @@ def predict(model, images, k=5):
     Args:
         images: (N, 3, H, W) or (3, H, W) in [0, 1].
     """
-    images = images if images.dim() == 4 else images[None]
-    probs = model(images.to(model_device(model))).softmax(-1)
+    images = model_input(model, images)
+    k = check_count(k, "k", 1, len(model.classes) if hasattr(model, "classes") else None)
+    probs = model(images).softmax(-1)
     top = probs.topk(k, dim=-1)
     return [[(int(i), model.classes[int(i)], float(p)) for p, i in zip(ps, idx)]
             for ps, idx in zip(top.values.cpu(), top.indices.cpu())]

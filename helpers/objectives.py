@@ -19,6 +19,7 @@ import numbers
 import torch
 import torch.nn.functional as F
 
+from .checks import check_strength
 from .hooks import OUTPUT, check_channel, get_layer
 from .models import class_index
 
@@ -189,6 +190,8 @@ def l2(strength=1.0, center=0.5):
     Simonyan et al. (2014) penalize ``||I||^2`` of the mean-subtracted image; ``center=0.5``
     plays the role of the mean here since images live in [0, 1].
     """
+    strength = check_strength(strength, "strength")
+
     def fn(rec, image):
         return strength * (image - center).pow(2).mean()
     return Objective(fn, (), f"{strength:g}*l2")
@@ -199,6 +202,7 @@ def tv(strength=1.0, beta=2.0):
 
     ``beta`` < 2 tolerates sharp edges more; ``beta = 2`` is the smooth quadratic penalty.
     """
+    strength = check_strength(strength, "strength")
     if beta <= 0:
         raise ValueError(f"beta must be positive, got {beta}.")
 
@@ -215,6 +219,38 @@ def total_variation(image, beta=2.0):
     if beta == 2:
         return d2.mean()
     return (d2 + 1e-8).pow(beta / 2).mean()  # eps: finite gradient at flat regions
+
+
+def gram_similarity(features):
+    """Mean cosine similarity between the Gram matrices of every pair of images in a batch.
+
+    Args:
+        features: (N, C, H, W) activations, N >= 2.
+    Returns:
+        0-dim tensor in [-1, 1]: 1 when all N images have the same Gram matrix (the same
+        mix of features, wherever they are).
+    """
+    n = len(features)
+    if n < 2:
+        raise ValueError(f"Similarity within a batch needs at least 2 images, got {n}.")
+    flat = features.flatten(2)                                    # (N, C, HW)
+    grams = torch.matmul(flat, flat.transpose(1, 2)).flatten(1)   # (N, C*C)
+    grams = F.normalize(grams, dim=1, eps=1e-10)
+    cos = grams @ grams.T
+    return (cos.sum() - cos.diagonal().sum()) / (n * (n - 1))
+
+
+def diversity(layer, strength=1.0):
+    """Penalty ``strength * gram_similarity(layer)``: pushes a batch's images apart.
+
+    Olah, Mordvintsev & Schubert (Distill 2017) optimize a batch together and penalize the
+    cosine similarity of the images' Gram matrices at ``layer``, a style-like summary that
+    ignores where features are, so the images must differ in *what* they contain. Added
+    to a class or channel objective it gives several different images of one unit.
+    """
+    def fn(rec, image):
+        return strength * gram_similarity(rec[layer])
+    return Objective(fn, {layer}, f"{strength:g}*diversity({layer})")
 
 
 def cross_entropy(c):

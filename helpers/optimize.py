@@ -7,17 +7,31 @@ pixel edits after each step, and an optimizer.
 """
 import contextlib
 import io
+import time
 from dataclasses import dataclass, field
 
 import torch
 
+from .checks import check_count
 from .device import model_device
 from .hooks import record
+from .images import check_image_size
+from .models import min_input_size
 from .objectives import OUTPUT, Objective
 from .params import ImageParam
 
-__all__ = ["optimize", "Result", "NormalizedGD", "SignGD", "make_optimizer", "check_optimizer",
-           "sign_step", "preview"]
+__all__ = [
+    "LiveRuns",
+    "NormalizedGD",
+    "Result",
+    "SignGD",
+    "check_optimizer",
+    "live_runs",
+    "make_optimizer",
+    "optimize",
+    "preview",
+    "sign_step",
+]
 
 
 @dataclass
@@ -169,9 +183,7 @@ def optimize(model, param, objective, transforms=(), post_steps=(), steps=100, o
     if not isinstance(param, ImageParam):
         raise TypeError(f"param must be an image parameterization (pixel_image, fourier_image), "
                         f"got {type(param).__name__}.")
-    steps, every = int(steps), max(1, int(every))
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}.")
+    steps, every = check_count(steps, "steps", 0), max(1, int(every))
     transforms, post_steps = list(transforms), list(post_steps)
     if post_steps and getattr(param, "pixels", None) is None:
         raise ValueError(f"Post-step regularizers ({', '.join(map(repr, post_steps))}) edit "
@@ -180,7 +192,9 @@ def optimize(model, param, objective, transforms=(), post_steps=(), steps=100, o
     param.to(dev)
     params = [p for p in param.parameters() if p.requires_grad]
     with torch.no_grad():
-        size = param().shape[-1]
+        shape = param().shape
+    check_image_size(shape[-2:], min_input_size(model) or 1, "image to optimize")
+    size = shape[-1]
     objective.check(model, size)  # bad layer/channel/class: fail before any work
     opt = make_optimizer(optimizer, params, lr)
     names = sorted(objective.layers - {OUTPUT})
@@ -188,8 +202,14 @@ def optimize(model, param, objective, transforms=(), post_steps=(), steps=100, o
     result = Result(image=None)
     pending = []  # losses as tensors; converted in chunks (no GPU sync every step)
     bar = _progress(steps, progress)
+    live = _LIVE[-1] if _LIVE else None  # inside a panel's redraw: frames, preview, progress
+    live_every = max(1, steps // live.frames_per_run) if live is not None else 0
 
     def flush(step):
+        nonlocal bar
+        if bar is None and live is not None and live.long():
+            bar = _progress(steps, True)
+            bar.update(len(result.history))
         if not pending:
             return
         values = torch.stack(pending).tolist()
@@ -242,6 +262,10 @@ def optimize(model, param, objective, transforms=(), post_steps=(), steps=100, o
                     last = i == steps - 1
                     if len(pending) >= every or last:
                         flush(i + 1)
+                    if live is not None and ((i + 1) % live_every == 0 or last):
+                        with torch.no_grad():
+                            live.add(i + 1, param().detach(), pending[-1] if pending else
+                                     result.history[-1])
                     if callback is not None and ((i + 1) % every == 0 or last):
                         with torch.no_grad():
                             img = param().detach()
@@ -286,3 +310,53 @@ class preview:
             self.handle = display(shown, display_id=True)
         else:
             self.handle.update(shown)
+
+
+_LIVE = []  # the LiveRuns entered with ``live_runs``, innermost last
+
+
+class LiveRuns:
+    """Every ``optimize`` run inside ``with live_runs() as runs:`` feeds it (a panel's redraw).
+
+    It keeps ``frames_per_run`` small frames (PIL images, side <= ``frame_side``) of each run
+    for an animated GIF, and once the redraw has taken ``after_s`` seconds, when ``show`` is
+    set, a run shows a progress bar and a preview of its image (a short run shows neither).
+    The caller's own callback is called as before.
+    """
+
+    def __init__(self, show=True, after_s=2.0, width=200, max_frames=120, frame_side=160,
+                 frames_per_run=24):
+        self.show, self.after_s, self.width = show, after_s, width
+        self.max_frames, self.frame_side = max_frames, frame_side
+        self.frames_per_run = frames_per_run
+        self.frames, self.start, self._preview, self._shown = [], time.perf_counter(), None, 0.0
+
+    def long(self):
+        return self.show and time.perf_counter() - self.start > self.after_s
+
+    def add(self, step, image, loss):
+        from PIL import Image as PILImage
+
+        from .images import to_numpy
+        frame = PILImage.fromarray((to_numpy(image[0]) * 255).round().astype("uint8"))
+        frame.thumbnail((self.frame_side, self.frame_side))
+        self.frames.append(frame)
+        if len(self.frames) > self.max_frames:  # keep every other frame: the run's whole span
+            self.frames = self.frames[::2]
+        now = time.perf_counter()
+        if self.long() and now - self._shown >= 0.25:  # a few previews a second are enough
+            if self._preview is None:
+                self._preview = preview(width=self.width)
+            self._preview(step, image, loss)
+            self._shown = now
+
+
+@contextlib.contextmanager
+def live_runs(show=True, after_s=2.0):
+    """Collect the frames of every ``optimize`` run inside; show long ones live (see ``LiveRuns``)."""
+    runs = LiveRuns(show=show, after_s=after_s)
+    _LIVE.append(runs)
+    try:
+        yield runs
+    finally:
+        _LIVE.remove(runs)

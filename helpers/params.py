@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import check_size
 from .images import as_batch
 
 # Square root of the colour covariance of ImageNet pixels (Lucid's constants), columns
@@ -71,6 +72,7 @@ def _generator(seed, device="cpu"):
 
 
 def _size(size):
+    size = check_size(size)  # 0, negative or fractional sizes: a clear error
     if isinstance(size, numbers.Integral):
         return int(size), int(size)
     h, w = (int(s) for s in size)

@@ -13,7 +13,7 @@ import torch
 from . import hooks
 from .cache import cached, model_identity, on_disk
 from .data import ImageSet, layer_outputs
-from .images import resize
+from .images import as_batch, resize
 from .receptive_fields import receptive_field, unit_box
 
 Patch = namedtuple("Patch", "value image row col box patch")
@@ -40,7 +40,7 @@ def channel_maxima(model, layer, data, batch_size=8, cache=True, cache_dir=None,
     names = [layer] if isinstance(layer, str) else list(layer)
     for name in names:
         hooks.get_layer(model, name)
-    images = data.images if isinstance(data, ImageSet) else data
+    images = as_batch(data.images if isinstance(data, ImageSet) else data, name="images")
     content = (data if isinstance(data, ImageSet) else
                ImageSet(images, torch.zeros(0, dtype=torch.long), [], "tensor")).fingerprint()
     identity = model_identity(model)
@@ -85,7 +85,7 @@ def top_patches(model, layer, channel, data, k=6, batch_size=8, cache=True, cach
     Returns:
         list of ``Patch``, strongest first.
     """
-    images = data.images if isinstance(data, ImageSet) else data
+    images = as_batch(data.images if isinstance(data, ImageSet) else data, name="images")
     size = images.shape[-1]
     channel = hooks.check_channel(model, layer, channel, size)
     if not 1 <= k <= len(images):
@@ -151,7 +151,7 @@ def show_patches(patches, images=None, title=None, size=1.6):
 
 def patch_grid(model, layer, channels, data, k=6, size=1.2, progress=True):
     """Top-``k`` patches (columns) for several ``channels`` (rows) of one layer."""
-    images = data.images if isinstance(data, ImageSet) else data
+    images = as_batch(data.images if isinstance(data, ImageSet) else data, name="images")
     rf = receptive_field(model, layer, images.shape[-1])
     fig, axes = plt.subplots(len(channels), k, figsize=(size * k, size * len(channels) + 0.5),
                              squeeze=False)

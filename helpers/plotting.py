@@ -87,7 +87,7 @@ def upsample(heatmap, size):
     return torch.nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
-def overlay(ax, image, heatmap, alpha=0.5, cmap="jet"):
+def overlay(ax, image, heatmap, alpha=0.5, cmap="inferno"):
     """Draw a photo and a heatmap (any size, upsampled) over it on ``ax``."""
     img = _as_array(image)
     ax.imshow(img)
@@ -117,3 +117,20 @@ def image_and_maps(image, maps, titles, cmap="inferno", size=3.0, title=None):
         ax.imshow(_as_array(m), cmap=cmap)
         ax.set_title(t, fontsize=9)
     return finish(fig, title)
+
+
+def save_gif(frames, path, ms_per_frame=120):
+    """Write ``frames`` (PIL images, e.g. a panel's ``frames``) as an animated GIF that loops.
+
+    Frames of other sizes (deep dream's octaves) are resized to the last frame's size.
+    """
+    from pathlib import Path
+
+    if len(frames) < 2:
+        raise ValueError(f"An animation needs at least 2 frames, got {len(frames)}; only "
+                         "optimizations (feature visualization, deep dream, ...) record frames.")
+    size = frames[-1].size
+    images = [f.convert("RGB").resize(size) for f in frames]
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:],
+                   duration=ms_per_frame, loop=0)
+    return Path(path)

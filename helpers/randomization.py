@@ -11,10 +11,8 @@ import math
 import torch
 
 from .attribution import deconvnet, guided_backprop, saliency
-from .device import model_device
 from .hooks import get_layer, layers
-from .images import as_batch
-from .models import class_index
+from .models import class_index, model_input
 
 METHODS = {
     "saliency": lambda m, x, t: saliency(m, x, t),
@@ -108,7 +106,7 @@ def cascading_randomization(model, image, target=None, methods=("saliency", "gui
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"Unknown method(s) {unknown}: choose from {', '.join(METHODS)}.")
-    x = as_batch(image, model_device(model))
+    x = model_input(model, image)
     units = _units(model, int(x.shape[-1]))
     names = [u[0] for u in units]
     stops = names if stops is None else list(stops)

@@ -19,6 +19,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from . import hooks
+from .checks import check_size
 from .device import cpu_threads
 from .rectifiers import call_arg
 
@@ -281,6 +282,7 @@ def receptive_field(model, layer, size=224, method="arithmetic"):
     if method not in ("arithmetic", "gradient"):
         raise ValueError(f"method must be 'arithmetic' or 'gradient', got {method!r}.")
     hooks.get_layer(model, layer)
+    check_size(size)
     key = (type(model).__name__, getattr(model, "name", ""), id(model))
     return _rf_cached(key, method, layer, int(size), weakref.ref(model))
 

@@ -20,6 +20,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .checks import check_strength
+
 GREY = 0.5  # the "zero" of a mean-subtracted image, in [0, 1] pixel units
 
 
@@ -147,8 +149,8 @@ def gaussian_kernel(sigma):
 
 
 def gaussian_blur(image, sigma):
-    """Separable Gaussian blur of (N, C, H, W) images with reflected borders."""
-    if sigma <= 0:
+    """Separable Gaussian blur of (N, C, H, W) images with reflected borders (``sigma`` 0: none)."""
+    if check_strength(sigma, "sigma") == 0:
         return image
     k = gaussian_kernel(sigma).to(image)
     r, c = len(k) // 2, image.shape[1]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .checks import check_strength
 from .device import model_device, small_image_threads
 from .hooks import activations, get_layer
 from .images import as_batch, center_crop_resize, resize
@@ -330,6 +331,8 @@ def style_transfer(model, content, style, style_weight=10.0, content_weight=1.0,
     if int(scales) < 1 or int(steps) < 0 or style_scale <= 0:
         raise ValueError(f"Need scales >= 1, steps >= 0 and style_scale > 0 (got scales={scales}, "
                          f"steps={steps}, style_scale={style_scale}).")
+    check_strength(style_weight, "style_weight")
+    check_strength(content_weight, "content_weight")
     p = preset(model)
     image_param(param, (16, 16))  # validate before any work
     chosen = _weights(model, style_layers, None)

@@ -6,8 +6,8 @@ Offline styles need nothing but scikit-image: ``hubble`` (Hubble deep field),
 ``brick``/``gravel``/``grass`` (grayscale textures), and a procedural one:
 ``stained_glass`` (superpixels of a photo with dark lead lines, strong flat
 colours and edges; the default offline style).
-Paintings are downloaded once into ``data/paintings`` with a progress bar and a
-SHA-256 check; offline, ``load_style`` raises ``StyleUnavailable`` with one
+Paintings are downloaded once into ``paintings`` of ``helpers.cache.data_dir()`` with a
+progress bar and a SHA-256 check; offline, ``load_style`` raises ``StyleUnavailable`` with one
 message, or (``fallback=True``) warns and returns an offline style.
 """
 import hashlib
@@ -20,17 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import data_dir
 from .images import ImageError, load_image
 from .models import online  # one reachability check for every download
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "paintings"
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024       # FileUpload: larger files are refused
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 UPLOAD_TYPES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class StyleUnavailable(RuntimeError):
-    """A painting that is neither cached in data/paintings nor downloadable now."""
+    """A painting that is neither cached on disk (``data_dir()/paintings``) nor downloadable now."""
 
 
 def _skimage(name):
@@ -124,7 +124,7 @@ def _download(url, path, progress=True):
     tmp.replace(path)
 
 
-def painting_path(name, folder=DATA, progress=True):
+def painting_path(name, folder=None, progress=True):
     """Local path of a painting in ``PAINTINGS``: cached, or downloaded now and checked.
 
     Raises:
@@ -133,7 +133,7 @@ def painting_path(name, folder=DATA, progress=True):
     """
     if name not in PAINTINGS:
         raise ValueError(f"Unknown painting {name!r}. Choose one of: {', '.join(PAINTINGS)}.")
-    info, folder = PAINTINGS[name], Path(folder)
+    info, folder = PAINTINGS[name], Path(folder) if folder is not None else data_dir() / "paintings"
     path = folder / f"{name}{Path(urllib.parse.urlparse(info['url']).path).suffix or '.jpg'}"
     if not path.exists():
         if not online(info["url"]):
@@ -159,7 +159,7 @@ def painting_path(name, folder=DATA, progress=True):
     return path
 
 
-def load_style(name, size=None, fallback=False, folder=DATA, progress=True):
+def load_style(name, size=None, fallback=False, folder=None, progress=True):
     """A style image as a (3, H, W) tensor in [0, 1] (square ``size`` if given).
 
     Args:
@@ -203,7 +203,10 @@ def read_upload(value, size=None, max_bytes=MAX_UPLOAD_BYTES):
                          f"{max_bytes / 2**20:.0f} MB limit; upload a smaller image.")
     if name != "upload" and os.path.splitext(name)[1].lower() not in UPLOAD_TYPES:
         raise ImageError(f"{name}: not an image file; allowed: {', '.join(UPLOAD_TYPES)}.")
-    return load_image(content, size)
+    try:
+        return load_image(content, size)
+    except ImageError as err:  # say which file: the message names only "bytes"
+        raise ImageError(f"{name}: {err}") from None
 
 
 def upload_widget(description="your image"):

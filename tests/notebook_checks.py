@@ -10,7 +10,8 @@ cell, in that same kernel:
   random and edge values with a fixed seed and checks that figures change and are shown, that no
   error reaches the output, that no hooks remain, that the models' modules and weights are
   unchanged, and that memory does not grow (< 5 %) when the same moves repeat. It also writes the
-  static page ``artifacts/html/NN_x.html`` from this run (each panel shows its first drawing).
+  static page ``artifacts/html/NN_x.html`` from this run (each panel shows its first drawing;
+  equations are MathML, so the page needs no network).
 
 Both need the notebook's cells to have run in this session: they fail when a cell failed (the
 cell's own failure is reported above them) and are skipped when cells were deselected.
@@ -53,7 +54,12 @@ PRINTED = {
         "blocks.4 by arithmetic: ReceptiveField(size=67, stride=8, offset=-26)\n")},
     "07_guided_backprop": {
         'print(model.name, "predicts:", model.classes[target])':
-            "efficientnet_lite0 predicts: Egyptian cat\n"},
+            "efficientnet_lite0 predicts: Egyptian cat\n",
+        'print("Grad-CAM layer:", CAM_LAYER)': "Grad-CAM layer: act1\n"},
+    "12_style_transfer": {'tiny = TransformerNet(["my style"])': (
+        "424,899 parameters (EfficientNet-Lite0, the loss network: 4,652,008)\n"
+        "  down      ModuleList x 3\n  residual  ModuleList x 5\n  up        ModuleList x 2\n"
+        "  pad       ReflectionPad2d\n  out       Conv2d\n")},
 }
 
 _OUTCOMES = pytest.StashKey[dict]()  # on a notebook's collector: cell number -> outcome
@@ -177,15 +183,57 @@ class PanelProbe(_Extra, IPyNbCell):
         return pytest.Item.repr_failure(self, excinfo)
 
 
+# Math in markdown ($...$, $$...$$), outside code spans and fenced code.
+_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
+_MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)", re.DOTALL)
+# nbconvert's MathJax configuration (which quotes "$$") and every script from the web (MathJax,
+# require.js for widgets): not needed with MathML and panels drawn as pictures.
+_WEB_SCRIPTS = re.compile(r'<script type="text/x-mathjax-config">.*?</script>'
+                          r'|<script src="https?://[^"]*">\s*</script>', re.IGNORECASE | re.DOTALL)
+
+
+def math_to_mathml(nb):
+    """Replace every equation of the markdown cells by a placeholder; returns {placeholder: MathML}
+    (None, equations left for MathJax, without latex2mathml).
+
+    nbconvert's pages load MathJax from the web, so offline every equation stays raw ``$$...$$``.
+    The equations become MathML (latex2mathml, pure Python), which browsers draw themselves.
+    Placeholders (letters and digits) pass through the markdown renderer untouched.
+    """
+    try:
+        from latex2mathml.converter import convert
+    except ImportError:  # a dev dependency: without it the page keeps MathJax (online only)
+        return None
+    found = {}
+
+    def to_mathml(m):
+        tex, display = (m.group(1), "block") if m.group(1) is not None else (m.group(2), "inline")
+        key = f"MATHMLPLACEHOLDER{len(found)}X"
+        found[key] = convert(tex.strip(), display=display)
+        return key
+
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        parts, last = [], 0
+        for code in _CODE.finditer(cell.source):
+            parts += [_MATH.sub(to_mathml, cell.source[last:code.start()]), code.group(0)]
+            last = code.end()
+        cell.source = "".join(parts) + _MATH.sub(to_mathml, cell.source[last:])
+    return found
+
+
 def write_html(path, nb, cells, drawings):
     """artifacts/html/NN_x.html from nbval's run: the outputs these tests checked.
 
     Widgets have no Python behind them in a static page: a panel becomes its first drawing
     (``drawings``: widget model id -> outputs, from the probe), any other widget a one-line note.
+    Equations are MathML (``math_to_mathml``): the page needs no network.
     """
     from nbconvert import HTMLExporter
 
     nb = copy.deepcopy(nb)
+    mathml = math_to_mathml(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
     note = {"output_type": "display_data", "metadata": {},
             "data": {"text/plain": "(interactive widgets: run the notebook in JupyterLab or Voila)"}}
@@ -198,5 +246,9 @@ def write_html(path, nb, cells, drawings):
         code[item.cell_num].execution_count = item.cell_num + 1
     body, _ = HTMLExporter(embed_images=True).from_notebook_node(
         nb, resources={"metadata": {"path": str(path.parent)}})
+    if mathml is not None:
+        body = _WEB_SCRIPTS.sub("", body)
+        for key, markup in mathml.items():
+            body = body.replace(key, markup)
     HTML.mkdir(parents=True, exist_ok=True)
     (HTML / f"{path.stem}.html").write_text(body, encoding="utf-8")

@@ -1,11 +1,13 @@
 """Attacks: targeted PGD reaches the target inside the L-inf ball (all 100 ImageNet samples in
-the slow test), FGSM equals its formula, fooling images are confidently classified."""
+the slow test), FGSM equals its formula, fooling images are confidently classified, and CPPN
+fooling images are regular patterns."""
 import pytest
 import torch
 import torch.nn.functional as F
 
 from helpers import leftover_hooks, load_image, predict
 from helpers.adversarial import fgsm, fgsm_error_rates, fooling_images, targeted_attack
+from helpers.regularizers import high_frequency_energy
 
 EPS = 4 / 255
 
@@ -69,6 +71,31 @@ def test_fooling_images_are_confidently_classified(model):
     images, probs = fooling_images(model, ["goldfish", "pizza"], size=64, steps=60)
     assert images.shape == (2, 3, 64, 64) and (probs >= 0.99).all(), probs
     assert leftover_hooks(model) == []
+
+
+def test_cppn_fooling_images_are_confident_regular_patterns(model):
+    """Nguyen et al.'s CPPN images: the target at p >= 0.99, drawn as a pattern whose
+    high-frequency energy is a small fraction of that of the pixel fooling images."""
+    targets = ["goldfish", "tabby"]
+    cppn, p_cppn = fooling_images(model, targets, size=128, parameterization="cppn")
+    pixels, p_pixels = fooling_images(model, targets, size=128)
+    assert cppn.shape == (2, 3, 128, 128) and (p_cppn >= 0.99).all(), p_cppn
+    assert [p[0][1] for p in predict(model, cppn, k=1)] == targets
+    assert high_frequency_energy(cppn) < 0.1 * high_frequency_energy(pixels)
+    assert leftover_hooks(model) == []
+
+
+def test_fooling_images_name_the_parameterizations(model):
+    with pytest.raises(ValueError, match="'pixel', 'fourier', 'cppn'"):
+        fooling_images(model, ["goldfish"], parameterization="evolved")
+
+
+def test_fooling_figure_rows(model):
+    from helpers.adversarial import fooling_figure
+    images = torch.rand(2, 3, 32, 32)
+    fig = fooling_figure(model, {"pixels": images, "CPPN": images}, title="t")
+    assert len(fig.axes) == 4 and fig.axes[2].get_title().startswith("CPPN: ")
+    assert len(fooling_figure(model, images).axes) == 2
 
 
 @pytest.mark.slow

@@ -171,3 +171,52 @@ def test_randomization_figure_with_one_method_and_no_rows_lost():
 @pytest.mark.parametrize("name", af.__all__)
 def test_every_public_name_has_a_docstring(name):
     assert getattr(af, name).__doc__
+
+
+# ----------------------------------------------------------------------------- IG and Grad-CAM
+def test_integrated_gradients_figure_shows_the_completeness_check(model):
+    from helpers.integrated_gradients import score_difference
+    fig = af.integrated_gradients_figure(model, "chelsea", 285, steps=4, baseline="blur", size=SIZE)
+    assert not plt.fignum_exists(fig.number) and len(fig.axes) == 4
+    attr = af.integrated_gradients_map(model, "chelsea", 285, 4, "blur", SIZE)
+    assert attr is af.integrated_gradients_map(model, "chelsea", 285, steps=4.0, baseline="blur",
+                                               size=SIZE)  # one cache entry per setting
+    gap = score_difference(model, load_image("chelsea", SIZE), 285, "blur")
+    assert titles(fig)[1] == "baseline: blur"
+    assert titles(fig)[3] == f"signed: sum {float(attr.sum()):.2f}, S(x) - S(x') = {gap:.2f}"
+    np.testing.assert_allclose(drawn(fig.axes[2]), clip_map(attr.abs().sum(0)).numpy())
+    black = af.integrated_gradients_figure(model, "chelsea", 285, steps=4, size=SIZE)
+    assert not np.array_equal(drawn(black.axes[2]), drawn(fig.axes[2]))
+
+
+def test_ig_path_figure_one_line_per_baseline_and_the_points(model):
+    fig = af.ig_path_figure(model, "chelsea", 285, ("black", "white"), steps=5, points=6,
+                            size=SIZE)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 3 and len(lines[2].get_xdata()) == 5
+    a, s = af.score_path(model, "chelsea", 285, "white", 6, SIZE)
+    np.testing.assert_allclose(lines[1].get_ydata(), s.numpy())
+
+
+def test_grad_cam_figure_default_layer_and_maps(model):
+    from helpers.gradcam import grad_cam
+    fig = af.grad_cam_figure(model, "chelsea", size=SIZE)
+    assert len(fig.axes) == 4 and titles(fig)[1] == "act1: 3 x 3 grid"
+    coarse = grad_cam(model, load_image("chelsea", SIZE), 285, "act1", upsample=False)
+    np.testing.assert_allclose(drawn(fig.axes[1]), coarse.numpy())
+    other = af.grad_cam_figure(model, "chelsea", 285, "blocks.10", size=SIZE)
+    assert titles(other)[1] == "blocks.10: 6 x 6 grid"
+
+
+def test_grad_cam_classes_and_layers_figures(model):
+    fig = af.grad_cam_classes_figure(model, "astronaut", ["bobsled", "space shuttle"], size=SIZE)
+    assert len(fig.axes) == 3 and titles(fig)[2].startswith("space shuttle (p = ")
+    maps = [drawn_over(ax) for ax in fig.axes[1:]]
+    assert not np.array_equal(*maps)
+    layers = af.grad_cam_layers_figure(model, "chelsea", 285, ["blocks.5", "act1"], size=SIZE)
+    assert [t.split(" at ")[1].split(" (")[0] for t in titles(layers)] == ["blocks.5", "act1"]
+
+
+def drawn_over(ax):
+    """The heat map drawn over the photo by ``plotting.overlay``."""
+    return np.asarray(ax.images[1].get_array())

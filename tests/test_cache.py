@@ -91,3 +91,81 @@ def test_module_weights_and_randomness_are_part_of_the_transform_key(model, tiny
     data.extract_features(model, tiny, transform=torchvision.transforms.RandomHorizontalFlip(),
                           cache_dir=tmp_path, progress=False)
     assert set(tmp_path.iterdir()) == files
+
+
+# --------------------------------------------------------------------------- where data and caches go
+from helpers import cache as cache_module
+
+
+@pytest.fixture
+def no_choice(monkeypatch):
+    monkeypatch.delenv(cache_module.ENV_VAR, raising=False)
+
+
+def test_environment_variable_chooses_the_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv(cache_module.ENV_VAR, str(tmp_path / "course-data"))
+    assert cache_module.data_dir() == tmp_path / "course-data"
+    assert cache_module.cache_folder() == tmp_path / "course-data" / "cache"
+    got = cache_module.cached({"kind": "test", "n": 1}, lambda: {"x": torch.arange(3)})
+    assert torch.equal(got["x"], torch.arange(3))
+    assert len(list((tmp_path / "course-data" / "cache").glob("cache-*.pt"))) == 1
+    assert cache_module.on_disk({"kind": "test", "n": 1})
+
+
+def test_a_writable_checkout_keeps_data_in_the_repository(no_choice):
+    assert cache_module.data_dir() == cache_module.REPO_DATA
+    assert (cache_module.REPO_DATA.parent / "pyproject.toml").exists()
+
+
+def test_read_only_repository_data_falls_back_to_the_user_cache(tmp_path, monkeypatch, no_choice):
+    """A shared JupyterHub: the course folder belongs to the instructor. (A file where the folder
+    should be is unwritable for root too, so this holds when the tests run as root.)"""
+    repo = tmp_path / "course"
+    repo.mkdir()
+    (repo / "pyproject.toml").write_text("")
+    (repo / "data").write_text("not a folder")
+    monkeypatch.setattr(cache_module, "REPO_DATA", repo / "data")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
+    assert not cache_module.writable(repo / "data")
+    assert cache_module.data_dir() == cache_module.user_cache_dir()
+    assert str(cache_module.data_dir()).startswith(str(tmp_path))
+    cache_module.cached({"kind": "fallback"}, lambda: {"x": torch.ones(2)})
+    assert list(cache_module.cache_folder().glob("cache-*.pt"))
+
+
+def test_an_installed_package_uses_the_user_cache(tmp_path, monkeypatch, no_choice):
+    """From a wheel (Colab, pip install .), there is no checkout beside the package."""
+    monkeypatch.setattr(cache_module, "REPO_DATA", tmp_path / "site-packages" / "data")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_module.data_dir() == cache_module.user_cache_dir()
+    assert not (tmp_path / "site-packages").exists()  # nothing made beside the package
+
+
+@pytest.mark.parametrize("platform, expected", [
+    ("linux", "xdg/cnn-insight"), ("win32", "local/cnn-insight"),
+    ("darwin", "home/Library/Caches/cnn-insight")])
+def test_user_cache_dir_follows_the_platform(platform, expected, tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module.sys, "platform", platform)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
+    assert cache_module.user_cache_dir() == tmp_path / expected
+
+
+def test_downloads_follow_the_chosen_folder(tmp_path, monkeypatch):
+    """Imagenette, CIFAR-10 and the paintings all look in data_dir() (offline here: they say where)."""
+    from helpers import style_images
+    monkeypatch.setenv(cache_module.ENV_VAR, str(tmp_path))
+    monkeypatch.setattr(helpers.models, "online", lambda url, timeout=3.0: False)
+    monkeypatch.setattr(style_images, "online", lambda url, timeout=3.0: False)
+    for name in ("imagenette", "cifar10"):
+        with pytest.raises(data.DatasetUnavailable, match=f"not in {tmp_path}"):
+            data.load_dataset(name)
+    painting = next(iter(style_images.PAINTINGS))
+    with pytest.raises(style_images.StyleUnavailable, match=str(tmp_path / "paintings")):
+        style_images.painting_path(painting)

@@ -24,7 +24,7 @@ def test_dream_amplifies_the_layer(model, cat):
 def test_octave_sizes():
     assert octave_sizes(224, 224, 3, 2.0) == [(56, 56), (112, 112), (224, 224)]
     assert octave_sizes(100, 50, 1, 1.4) == [(100, 50)]
-    with pytest.raises(ValueError, match="octaves >= 1"):
+    with pytest.raises(ValueError, match="octaves must be a whole number >= 1"):
         octave_sizes(224, 224, 0, 1.4)
 
 

@@ -112,3 +112,17 @@ def test_figures_are_closed_and_complete():
     assert [a.get_title() for a in fig.axes] == ["a", "b"]
     fig = E.show_maps(ds.images, E.pca_2d(feats), thumb=8, canvas=64)
     assert len(fig.axes) == 2
+
+
+def test_neighbour_marks_differ_by_symbol_and_line_style_not_only_colour():
+    import matplotlib.pyplot as plt
+    imgs = torch.rand(4, 3, 8, 8)
+    labels = torch.tensor([0, 0, 1, 1])
+    fig = E.neighbour_grid(imgs, labels, ["a", "b"], [0], torch.tensor([[1, 2]]))
+    axes = fig.axes
+    symbols = [ax.texts[0].get_text() for ax in axes]
+    styles = [ax.spines["top"].get_linestyle() for ax in axes]
+    assert len(set(symbols)) == 3  # query, same label, other label
+    assert styles[1] != styles[2]  # same vs other: solid vs dashed
+    assert "same label" in fig._suptitle.get_text()
+    plt.close(fig)

@@ -68,3 +68,28 @@ def test_make_present_starts_voila(tmp_path):
     port = _free_port()
     _serve(["present", "NB=03", f"PORT={port}", "VOILA_ARGS=--no-browser"],
            f"http://127.0.0.1:{port}/voila/static/voila.js", tmp_path)
+
+
+# --------------------------------------------------------------------------- what each command installs
+def _dry_run(target, tmp_path, *variables):
+    """The commands ``make -n TARGET`` would run for a venv that does not exist yet."""
+    venv = tmp_path / "venv"
+    out = subprocess.run(["make", "--no-print-directory", "-n", target, f"VENV={venv}", *variables],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return out.replace(str(venv), "VENV")
+
+
+def test_make_lab_installs_the_runtime_set_only(tmp_path):
+    out = _dry_run("lab", tmp_path)
+    assert "python3 -m venv VENV" in out
+    assert "pip install -e '.[lab]'" in out and "dev" not in out and "present" not in out
+
+
+def test_make_test_and_present_install_their_sets(tmp_path):
+    assert "pip install -e '.[dev]'" in _dry_run("test", tmp_path)
+    assert "pip install -e '.[lab,present]'" in _dry_run("present", tmp_path)
+
+
+def test_make_takes_the_interpreter_from_python(tmp_path):
+    out = _dry_run("lab", tmp_path, "PYTHON=python3.12")
+    assert out.splitlines()[0] == "python3.12 -m venv VENV"

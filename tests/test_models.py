@@ -207,3 +207,84 @@ def test_model_passes_gradients_back_to_a_cpu_input(model):
     x = torch.rand(1, 3, 64, 64, requires_grad=True)
     (g,) = torch.autograd.grad(model(x)[0, 281], x)
     assert g.device == x.device and g.abs().sum() > 0
+
+
+# --------------------------------------------------------------------------- online check, proxies
+class _DummyProxy:
+    """A proxy on localhost that answers every request with ``status`` and logs request lines."""
+
+    def __init__(self, status=200):
+        import http.server
+        import threading
+        seen, code = [], status
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                seen.append(self.requestline)
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                if self.command == "CONNECT":  # no real tunnel: the TLS handshake then fails
+                    self.close_connection = True
+            do_HEAD = do_GET = do_CONNECT = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.seen = seen
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def proxy_env(monkeypatch):
+    """``use(proxy)``: only that proxy in the environment, no NO_PROXY exceptions."""
+    for var in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.upper(), raising=False)
+
+    def use(proxy):
+        for var in ("HTTP_PROXY", "HTTPS_PROXY"):
+            monkeypatch.setenv(var, proxy.url)
+    return use
+
+
+def test_online_goes_through_the_proxy_in_the_environment(proxy_env):
+    """A campus network: only the proxy reaches the web. The check must ask it, not the host."""
+    proxy = _DummyProxy()
+    try:
+        proxy_env(proxy)
+        url = "http://downloads.example.invalid/weights.pth"  # resolves nowhere without the proxy
+        assert models.online(url, timeout=5)
+        assert proxy.seen == [f"HEAD {url} HTTP/1.1"]
+        models.online("https://download.pytorch.org/models/alexnet.pth", timeout=5)
+        assert proxy.seen[-1].startswith("CONNECT download.pytorch.org:443 ")
+    finally:
+        proxy.close()
+
+
+def test_online_is_false_when_the_proxy_cannot_reach_the_host(proxy_env):
+    proxy = _DummyProxy(status=502)
+    try:
+        proxy_env(proxy)
+        assert not models.online("http://downloads.example.invalid/weights.pth", timeout=5)
+        assert len(proxy.seen) == 1
+    finally:
+        proxy.close()
+
+
+def test_online_without_proxy_and_network_is_false(proxy_env, monkeypatch):
+    import socket
+    tried = []
+
+    def refuse(*args, **kwargs):
+        tried.append(args)
+        raise OSError("network disabled in tests")
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert not models.online("https://download.pytorch.org/models/alexnet.pth", timeout=1)
+    assert tried and tried[0][0][0] == "download.pytorch.org"  # it tried the host directly

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from helpers import LayerError
-from helpers.objectives import (Objective, channel, class_score, cross_entropy, l2, layer_norm,
-                                neuron, total_variation, tv, weighted_sum)
+from helpers.objectives import (Objective, channel, class_score, cross_entropy, diversity,
+                                gram_similarity, l2, layer_norm, neuron, total_variation, tv,
+                                weighted_sum)
 
 
 @pytest.fixture
@@ -103,3 +104,40 @@ def test_objective_wraps_any_function(rec, image):
     assert custom.layers == {"a"} and repr(custom) == "Objective(abs)"
     with pytest.raises(ValueError, match="beta must be positive"):
         tv(beta=0)
+
+
+def test_gram_similarity_by_hand():
+    """Same mix of features (anywhere in the map) -> 1; features that never co-occur -> 0."""
+    a = torch.zeros(1, 2, 2, 2)
+    a[0, 0, 0, 0] = 3.0                       # only channel 0, top-left
+    b = torch.zeros(1, 2, 2, 2)
+    b[0, 0, 1, 1] = 1.0                       # only channel 0, elsewhere, weaker: same Gram up to scale
+    c = torch.zeros(1, 2, 2, 2)
+    c[0, 1, 0, 1] = 2.0                       # only channel 1
+    assert gram_similarity(torch.cat([a, b])).item() == pytest.approx(1.0)
+    assert gram_similarity(torch.cat([a, c])).item() == pytest.approx(0.0)
+    # three images: pairs (a,b)=1, (a,c)=0, (b,c)=0 -> mean over the 3 pairs
+    assert gram_similarity(torch.cat([a, b, c])).item() == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="at least 2 images"):
+        gram_similarity(a)
+
+
+def test_diversity_penalty_is_the_scaled_similarity_and_its_gradient_separates():
+    torch.manual_seed(0)
+    feats = (torch.rand(3, 4, 5, 5) + 1).requires_grad_()
+    rec = {"blocks.4": feats}
+    penalty = diversity("blocks.4", 50.0)
+    assert penalty.layers == {"blocks.4"} and "diversity(blocks.4)" in penalty.name
+    value = penalty(rec, None)
+    assert value.item() == pytest.approx(50 * gram_similarity(feats).item())
+    value.backward()
+    with torch.no_grad():  # a small step down the gradient lowers the similarity
+        assert gram_similarity(feats - 1e-2 * feats.grad).item() < gram_similarity(feats).item()
+
+
+def test_gram_similarity_matches_lucent_diversity():
+    """Lucent's ``diversity`` returns -sum over ordered pairs / B; ours is the mean over pairs."""
+    lucent = pytest.importorskip("lucent.optvis.objectives")
+    feats = torch.rand(4, 6, 3, 3, generator=torch.Generator().manual_seed(3))
+    theirs = lucent.diversity("x")(lambda name: feats).item()
+    assert gram_similarity(feats).item() == pytest.approx(-theirs / 3, rel=1e-5)

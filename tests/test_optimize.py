@@ -162,7 +162,7 @@ def test_bad_input_fails_before_any_step(model):
 
 def test_optimizer_factory_and_fourier_parameterization(cat):
     model = RedDetector()
-    factory = lambda params: torch.optim.Adam(params, lr=0.1)  # noqa: E731
+    factory = lambda params: torch.optim.Adam(params, lr=0.1)
     assert isinstance(make_optimizer(factory, [torch.zeros(1, requires_grad=True)], 1.0),
                       torch.optim.Adam)
     param = fourier_image(16, seed=0)
@@ -246,3 +246,26 @@ def test_image_param_switches_between_parameterizations():
     with pytest.raises(ValueError, match="'pixel', 'fourier'"):
         image_param("wavelet", 8)
 
+
+
+def test_live_runs_record_frames_and_keep_the_callers_callback(model):
+    from helpers.objectives import channel
+    from helpers.optimize import live_runs
+    from helpers.params import pixel_image
+
+    seen = []
+
+    def stop_at_4(step, image, loss):
+        seen.append(step)
+        return step >= 4
+    with live_runs(show=False) as runs:
+        r = optimize(model, pixel_image(24, seed=0), -channel("blocks.1", 0), steps=10, every=2,
+                     progress=False, callback=stop_at_4)
+    assert seen == [2, 4] and r.stopped and r.steps == 4
+    assert len(runs.frames) == 4 and runs.frames[0].size == (24, 24)  # short run: every step
+    with live_runs(show=False) as long_runs:
+        optimize(model, pixel_image(24, seed=0), -channel("blocks.1", 0), steps=96, every=50,
+                 progress=False)
+    assert len(long_runs.frames) == long_runs.frames_per_run  # spread over the run
+    optimize(model, pixel_image(24, seed=0), -channel("blocks.1", 0), steps=4, progress=False)
+    assert len(runs.frames) == 4 and len(long_runs.frames) == 24  # outside: nothing recorded

@@ -39,3 +39,26 @@ def test_signed_map_is_symmetric_around_zero():
     assert signed_map(axes[2], torch.ones(2, 2), limit=4).get_clim() == (-4.0, 4.0)
     assert finish(fig, "title", color="red") is fig and not plt.fignum_exists(fig.number)
     assert fig._suptitle.get_text() == "title" and fig._suptitle.get_color() == "red"
+
+
+def test_no_rainbow_colour_maps_in_helpers_or_notebooks():
+    # jet/rainbow have no perceptual order; magnitudes use viridis/inferno/gray, signs RdBu_r.
+    import re
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    files = list((repo / "helpers").glob("*.py")) + list((repo / "notebooks").glob("*.ipynb"))
+    bad = re.compile(r"""["'](jet|rainbow|gist_rainbow|hsv|nipy_spectral)["']""")
+    found = [f.name for f in files if bad.search(f.read_text(encoding="utf-8"))]
+    assert not found, f"rainbow colour maps in {found}"
+
+
+def test_overlay_draws_magnitudes_with_a_perceptual_map():
+    import inspect
+    assert inspect.signature(helpers.overlay).parameters["cmap"].default == "inferno"
+    fig, ax = plt.subplots()
+    helpers.overlay(ax, torch.rand(3, 8, 8), torch.rand(4, 4))
+    assert ax.images[1].get_cmap().name == "inferno"
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    assert signed_map(ax, torch.randn(4, 4)).get_cmap().name == "RdBu_r"
+    plt.close(fig)

@@ -38,18 +38,18 @@ class Tiny(nn.Module):
         return self.fc(self.act(self.conv(x)).flatten(1))
 
 
-X = torch.tensor([1.0, 2.0, 0.5]).view(3, 1, 1)  # conv output z = (1, -2)
+X = torch.tensor([0.75, 1.0, 0.25]).view(3, 1, 1)  # an image in [0, 1]; conv output z = (0.75, -1)
 
 
 @pytest.mark.parametrize("act, grad, guided", [
-    # z = (1, -2), class-0 weights (-1, 3): d/dz = (-1, 3) masked by the activation's slope.
+    # z = (0.75, -1), class-0 weights (-1, 3): d/dz = (-1, 3) masked by the activation's slope.
     (nn.ReLU(), [-1.0, 0, 0], [0.0, 0, 0]),             # slope (1, 0): guided drops the -1
     (nn.ReLU(inplace=True), [-1.0, 0, 0], [0.0, 0, 0]),
     (nn.ReLU6(), [-1.0, 0, 0], [0.0, 0, 0]),
     (nn.LeakyReLU(0.1), [-1.0, -0.3, 0], [0.0, -0.3, 0]),  # slope (1, 0.1): keeps +0.3 at z1
     (F.relu, [-1.0, 0, 0], [0.0, 0, 0]),                # functional call inside forward
     (lambda z: z.relu_(), [-1.0, 0, 0], [0.0, 0, 0]),   # in-place tensor method
-    (lambda z: F.hardtanh(z, 0.0, 0.5), [0.0, 0, 0], [0.0, 0, 0]),  # z0 = 1 is clipped
+    (lambda z: F.hardtanh(z, 0.0, 0.5), [0.0, 0, 0], [0.0, 0, 0]),  # z0 = 0.75 is clipped
 ])
 def test_tiny_known_answers(act, grad, guided):
     model = Tiny(act)

@@ -1,6 +1,7 @@
 import datetime
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 
@@ -17,6 +18,11 @@ def test_channel_slider_range_follows_the_layer(model):
     channel.value = 1000
     layer.value = "blocks.1"
     assert channel.max == 23 and channel.value <= 23
+    channel.value = 5
+    layer.value = "act1"  # back on a layer: its channel again (its picture is cached)
+    assert channel.max == 1279 and channel.value == 1000
+    layer.value = "blocks.1"
+    assert channel.value == 5
 
 
 def test_layer_picker_lists_main_layers_and_rejects_nothing_silently(model):
@@ -156,3 +162,159 @@ def test_uploads_resolve_uploaded_names_first_and_load_the_rest():
     button.value = ({"name": "notes.txt", "type": "text/plain", "size": 0, "content": b"hello",
                      "last_modified": datetime.datetime(2026, 1, 1)},)
     assert "not an image" in message.value and picker.value == "upload 1"
+
+
+@pytest.fixture
+def figures_shell(shell):
+    """The shell with matplotlib figures formatted as PNG, as the inline backend does in a kernel."""
+    from IPython.core.pylabtools import select_figure_formats
+    select_figure_formats(shell, {"png"})
+    return shell
+
+
+def _draw_counting(calls):
+    def draw(k):
+        calls.append(k)
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot(range(k))
+        plt.close(fig)
+        return fig
+    return draw
+
+
+def test_a_setting_shown_before_comes_back_without_calling_the_function(figures_shell):
+    calls = []
+    ui = widgets.panel(_draw_counting(calls), k=widgets.int_slider(3, 1, 10))
+    slider, first = ui.children[0], ui.result
+    first_png = ui.children[-1].outputs[-1]["data"]["image/png"]
+    slider.value = 7
+    seven = ui.result
+    slider.value = 3  # back: from the panel's cache
+    assert calls == [3, 7] and ui.result is first
+    slider.value = 7
+    assert calls == [3, 7] and ui.result is seven
+    assert ui.memo[(("k", 3),)][1][0]["data"]["image/png"] == first_png  # the bytes shown first
+
+
+def test_the_cache_keeps_only_the_latest_settings(shell, monkeypatch):
+    monkeypatch.setattr(widgets, "CACHE_SIZE", 2)
+    calls = []
+    ui = widgets.panel(_draw_counting(calls), k=widgets.int_slider(1, 1, 10))
+    for k in (2, 3, 1):
+        ui.children[0].value = k
+    assert calls == [1, 2, 3, 1] and len(ui.memo) == 2
+
+
+def test_a_failed_drawing_is_not_cached(shell):
+    calls = []
+
+    def draw(k):
+        calls.append(k)
+        if k == 2:
+            raise ValueError("no")
+        return _draw_counting([])(k)
+    ui = widgets.panel(draw, k=widgets.int_slider(2, 1, 10))
+    ui.children[0].value = 3
+    ui.children[0].value = 2
+    assert calls == [2, 3, 2]
+
+
+def test_every_photo_picker_in_a_panel_gets_an_upload_that_load_image_reads(shell, model):
+    photo = widgets.image_picker("chelsea")
+    classes = widgets.class_picker(model, photo, k=3)
+    ui = widgets.panel(lambda photo, target: _Png(), photo=photo, target=classes)
+    assert isinstance(photo.upload, widgets.W.VBox)
+    button, _ = photo.upload.children
+    assert isinstance(button, widgets.W.FileUpload) and ".png" in button.accept
+    button.value = ({"name": "blue.jpg", "type": "image/jpeg", "size": 0,
+                     "content": _png("blue", (60, 90)), "last_modified": datetime.datetime(2026, 1, 1)},)
+    name = photo.value
+    assert name.startswith("upload ") and name in photo.options and ui.kwargs["photo"] == name
+    blue = helpers.load_image(name, 32)  # any helper that takes a photo name reads the upload
+    assert blue.shape == (3, 32, 32) and blue[2].min() > 0.9 and blue[:2].max() < 0.1
+    assert list(classes.options) == widgets.class_options(model, name, k=3)
+
+
+@pytest.mark.parametrize("file, reason", [
+    ({"name": "notes.txt", "content": b"hello"}, "not an image"),
+    ({"name": "fake.png", "content": b"not really a png"}, "not an image PIL can read"),
+    ({"name": "huge.png", "content": b"\x89PNG" + bytes(helpers.style_images.MAX_UPLOAD_BYTES)},
+     "limit"),
+    ({"name": "empty.png", "content": b""}, "empty"),
+])
+def test_uploads_that_are_not_images_or_too_large_are_refused(file, reason):
+    photo = widgets.image_picker("chelsea")
+    button, message = widgets.upload_box(photo).children
+    options = list(photo.options)
+    button.value = (dict(file, type="", size=len(file["content"]),
+                         last_modified=datetime.datetime(2026, 1, 1)),)
+    assert reason in message.value and file["name"] in message.value
+    assert photo.value == "chelsea" and list(photo.options) == options
+
+
+def test_save_png_writes_the_picture_shown(figures_shell, tmp_path, monkeypatch):
+    from PIL import Image
+    monkeypatch.setattr(widgets, "SAVE_DIR", tmp_path / "saved")
+    ui = widgets.panel(_draw_counting([]), k=widgets.int_slider(3, 1, 10))
+    first = widgets.save_png(ui)
+    second = widgets.save_png(ui)
+    assert first == tmp_path / "saved" / "draw-1.png" and second.name == "draw-2.png"
+    with Image.open(first) as im:
+        assert im.format == "PNG" and im.size[0] > 100
+
+
+def test_an_optimization_in_a_panel_records_frames_and_saves_a_gif(shell, tmp_path, model):
+    from PIL import Image
+
+    from helpers.objectives import channel
+    from helpers.params import pixel_image
+
+    def run(steps):
+        r = helpers.optimize(model, pixel_image(32, seed=0), -channel("blocks.1", 0), steps=steps,
+                             progress=False, every=2)
+        return helpers.show_images([r.image[0]])
+    ui = widgets.panel(run, steps=widgets.int_slider(6, 2, 10))
+    assert len(ui.frames) == 6 and ui.frames[0].size == (32, 32)  # every step of a short run
+    path = widgets.save_gif(ui.frames, tmp_path / "run.gif")
+    with Image.open(path) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 6 and gif.info.get("loop") == 0
+        gif.seek(5)
+        last = np.asarray(gif.convert("RGB"), dtype=np.float32)
+    shown = np.asarray(ui.frames[-1].convert("RGB"), dtype=np.float32)
+    assert np.abs(last - shown).mean() < 8  # the run's last image (GIF palette aside)
+    plain = widgets.panel(_draw_counting([]), k=widgets.int_slider(3, 1, 10))
+    assert plain.frames == ()
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        widgets.save_gif(plain.frames, tmp_path / "none.gif")
+
+
+def test_a_long_optimization_in_a_panel_shows_a_preview_then_only_the_figure(figures_shell,
+                                                                             model, monkeypatch):
+    from IPython.utils.capture import capture_output
+
+    from helpers.objectives import channel
+    from helpers.optimize import preview
+    from helpers.params import pixel_image
+
+    shown, show = [], preview.__call__
+    monkeypatch.setattr(preview, "__call__",
+                        lambda self, step, *a: (shown.append(step), show(self, step, *a))[1])
+
+    def run(steps):
+        r = helpers.optimize(model, pixel_image(32, seed=0), -channel("blocks.1", 0), steps=steps,
+                             progress=False, every=2)
+        return helpers.show_images([r.image[0]])
+    ui = widgets.panel(run, steps=widgets.int_slider(4, 2, 10))
+    assert shown == []  # the first drawing (while the cell runs) keeps only the figure
+    monkeypatch.setattr(widgets, "LIVE_AFTER_S", 0.0)  # every run counts as long
+    with capture_output() as cap:
+        ui.children[0].value = 6
+    assert shown[:1] == [1] and "/6" in cap.stderr  # preview and progress bar while it ran
+    assert [o.data["text/plain"][:7] for o in cap.outputs] == ["<Figure"]  # then the figure alone
+    assert len(ui.frames) == 6
+    shown.clear()
+    monkeypatch.setattr(widgets, "LIVE_AFTER_S", 60.0)  # a short run shows neither
+    with capture_output() as cap:
+        ui.children[0].value = 8
+    assert shown == [] and cap.stderr == ""
+    assert [o.data["text/plain"][:7] for o in cap.outputs] == ["<Figure"]

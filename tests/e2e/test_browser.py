@@ -3,7 +3,9 @@
 A representative subset (``LAB_NOTEBOOKS``; every notebook with E2E_ALL=1): nbval already runs all
 twelve and drives every panel headless (tests/notebook_checks.py, which also writes the static
 pages artifacts/html/NN_x.html); here what only a browser shows is checked: the widgets render,
-Run All from the menu, presentation mode, a keyboard slider move redraws the image.
+Run All from the menu, presentation mode, a keyboard slider move redraws the image, and the
+key back to the setting shown before brings its picture back from the panel's cache within
+``REVISIT_LIMIT_S`` (measured in the page; written to artifacts/e2e_latency.json).
 One JupyterLab server for the session (this environment's Python, 127.0.0.1, free port, token);
 one page at a time; each notebook's kernel is shut down after its test. Screenshots go to
 artifacts/screenshots/: ``NN_x.png`` (the panel after the slider move, in presentation mode),
@@ -30,6 +32,7 @@ pytest.importorskip("playwright.sync_api")
 
 from e2e_support import (
     NOTEBOOK_DIR,
+    REVISIT_LIMIT_S,
     RUN_TIMEOUT_S,
     Server,
     error_texts,
@@ -39,6 +42,8 @@ from e2e_support import (
     local_context,
     move_first_slider,
     notebooks,
+    record_latency,
+    revisit_latency,
     write_json,
 )
 
@@ -192,12 +197,26 @@ def test_notebook_in_jupyterlab(lab, browser, screenshots, nb):
                                  "image") from e
         panel.scroll_into_view_if_needed()
         panel.screenshot(path=screenshots / f"{nb.stem}_before.png")
+        started = time.monotonic()
         moved, before, after = move_first_slider(page, panel)
+        first_s = time.monotonic() - started  # driver-side, polled: an upper bound
         assert after and after != before, f"{nb.name}: figure unchanged after moving {moved}"
         _wait_until_run(page, RUN_TIMEOUT_S)
         errors = error_texts(page)
         assert not errors, f"{nb.name}: error after moving {moved}:\n" + "\n".join(errors)
         clock.lap("slider")
+        # Back to the setting shown before: the panel's cached picture, on screen at once.
+        back = "ArrowLeft" if "ArrowRight" in moved else "ArrowRight"
+        revisit_s = revisit_latency(page, panel, back, before)
+        record_latency(nb.stem, {"move": moved, "first_s": round(first_s, 3),
+                                 "revisit_s": round(revisit_s, 4)})
+        print(f"{nb.stem}: new setting {first_s:.2f} s (polled), revisit {revisit_s * 1000:.0f} ms")
+        assert revisit_s < REVISIT_LIMIT_S, (f"{nb.name}: a setting shown before took "
+                                             f"{revisit_s:.3f} s to come back")
+        assert not error_texts(page)
+        _wait_until_run(page, RUN_TIMEOUT_S)
+        moved, _, after = move_first_slider(page, panel)  # and forward again, for the screenshot
+        clock.lap("revisit")
         panel.screenshot(path=screenshots / f"{nb.stem}.png")
         _menu(page, "View", "Appearance", command="application:toggle-presentation-mode")
         assert not _presentation_mode(page)

@@ -94,3 +94,53 @@ def test_make_present_picks_the_notebook_by_number():
     out = subprocess.run([make, "-n", "-s", "present", f"NB={DASHBOARDS[0]}", "-o", "setup"],
                          cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert f"notebooks/{nb.name}" in out and "voila" in out, out
+
+
+def _upload(page, button, path):
+    with page.expect_file_chooser() as chooser:
+        button.click()
+    chooser.value.set_files(str(path))
+
+
+def test_voila_upload_becomes_the_panels_photo(browser, screenshots, tmp_path):
+    """Notebook 03 in Voila: a text file is refused with its reason; a photo becomes ``upload 1``
+    of the photo picker and the panel redraws with it (the shared upload under every picker)."""
+    from PIL import Image, ImageDraw
+
+    nb = _notebook("03")
+    photo = tmp_path / "stripes.png"
+    image = Image.new("RGB", (300, 200), "white")
+    for x in range(0, 300, 20):
+        ImageDraw.Draw(image).line([(x, 0), (x, 199)], fill="black", width=3)
+    image.save(photo)
+    (tmp_path / "notes.txt").write_text("not a photo")
+    port = free_port()
+    server = Server(voila_command(nb, port), isolated_env(tmp_path), nb.parent,
+                    f"http://127.0.0.1:{port}", tmp_path / "voila.log")
+    context = None
+    try:
+        server.wait_ready()
+        context = local_context(browser, server.url)
+        page = context.new_page()
+        page.goto(server.url + "/", wait_until="commit")
+        panel = first_panel(page, RUN_TIMEOUT_S)
+        page.locator("#loading").wait_for(state="detached", timeout=RUN_TIMEOUT_S * 1000)
+        button = panel.query_selector(".widget-upload")
+        assert button is not None, f"{nb.name}: no upload button in the panel"
+        before = panel.query_selector(".widget-output img").get_attribute("src")
+        _upload(page, button, tmp_path / "notes.txt")
+        page.wait_for_function("el => el.innerText.includes('not an image file')", arg=panel,
+                               timeout=60_000)
+        _upload(page, button, photo)
+        page.wait_for_function(
+            "([el, before]) => { const img = el.querySelector('.widget-output img');"
+            " return img && img.getAttribute('src') !== before; }", arg=[panel, before],
+            timeout=RUN_TIMEOUT_S * 1000)
+        assert panel.query_selector("select").evaluate("s => s.value") == "upload 1"
+        assert "loaded as upload 1" in panel.inner_text()
+        assert not error_texts(page)
+        panel.screenshot(path=screenshots / f"voila_{nb.stem}_upload.png")
+    finally:
+        if context is not None:
+            context.close()
+        server.stop()
