@@ -12,9 +12,9 @@ LAB_ARGS ?=
 VOILA_ARGS ?=
 
 # Three install sets, one stamp each (redone when pyproject.toml changes):
-#   lab      what the notebooks need plus JupyterLab        (make lab, make html)
+#   lab      what the notebooks need plus JupyterLab        (make lab)
 #   present  lab plus Voila                                  (make present)
-#   dev      present plus the test tools and browser suite   (make test ...)
+#   dev      present plus the test tools and browser suite   (make test, make html)
 setup: $(VENV)/.lab
 setup-dev: $(VENV)/.dev
 
@@ -53,10 +53,8 @@ present: $(VENV)/.present  ## dashboard of one notebook's widget panels in Voila
 	@test -n "$(PRESENT_NB)" || { echo "no notebook notebooks/$(NB)_*.ipynb"; exit 1; }
 	$(VENV)/bin/voila $(PRESENT_NB) --Voila.ip=127.0.0.1 --port=$(PORT) --show_tracebacks=True $(VOILA_ARGS)
 
-html: $(VENV)/.lab  ## execute every notebook into artifacts/html/ (static pages, images embedded)
-	mkdir -p artifacts/html
-	$(VENV)/bin/jupyter nbconvert --to html --execute --embed-images \
-		--ExecutePreprocessor.timeout=600 --output-dir artifacts/html notebooks/*.ipynb
+html: $(VENV)/.dev  ## run every notebook (nbval) into artifacts/html/: offline pages, panels as pictures
+	$(VENV)/bin/python -m pytest -p no:cacheprovider notebooks
 
 clean:
 	rm -rf $(VENV) data/cache

@@ -303,8 +303,13 @@ class _Interactive(W.interactive):
 
 
 def _key(kwargs):
-    """A hashable key of the controls' values (None: some value is not hashable)."""
-    key = tuple(sorted(kwargs.items()))
+    """A hashable key of the controls' values (None: some value is not hashable).
+
+    Floats count to 12 significant digits: a log slider moved right and back left returns to
+    10 ** (e + step - step), which can differ from 10 ** e in the last bit.
+    """
+    key = tuple(sorted((k, float(f"{v:.12g}") if isinstance(v, float) else v)
+                       for k, v in kwargs.items()))
     try:
         hash(key)
     except TypeError:

@@ -4,6 +4,7 @@ Equations become MathML (no MathJax from the web), and two panels shown by one c
 as two pictures: each its own first drawing. The page is opened in headless Chromium with
 every request refused when a ``chromium`` is on PATH.
 """
+import concurrent.futures
 import hashlib
 import re
 import shutil
@@ -98,23 +99,31 @@ def test_static_page_draws_its_equations_offline_in_chromium(shell, tmp_path, mo
     sync_api = pytest.importorskip("playwright.sync_api")
     _page(shell, tmp_path, monkeypatch)
     url = (tmp_path / "99_demo.html").as_uri()
-    refused = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.route("**/*", lambda route: route.continue_() if route.request.url == url
-                       else (refused.append(route.request.url), route.abort()))
-            page.goto(url)
-            text = page.inner_text("body")
-            sizes = page.eval_on_selector_all(
-                "math", "ms => ms.map(m => { const r = m.getBoundingClientRect();"
-                " return [r.width, r.height, m.getAttribute('display')]; })")
-            panels = page.eval_on_selector_all(
-                ".jp-OutputArea-output img", "imgs => imgs.map(i => i.naturalWidth)")
-        finally:
-            browser.close()
+    found = {}
+
+    def look():  # Playwright's sync API refuses a thread with a running asyncio loop (nbval's)
+        refused = []
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True,
+                                        args=["--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page()
+                page.route("**/*", lambda route: route.continue_() if route.request.url == url
+                           else (refused.append(route.request.url), route.abort()))
+                page.goto(url)
+                found["text"] = page.inner_text("body")
+                found["sizes"] = page.eval_on_selector_all(
+                    "math", "ms => ms.map(m => { const r = m.getBoundingClientRect();"
+                    " return [r.width, r.height, m.getAttribute('display')]; })")
+                found["panels"] = page.eval_on_selector_all(
+                    ".jp-OutputArea-output img", "imgs => imgs.map(i => i.naturalWidth)")
+            finally:
+                browser.close()
+        found["refused"] = refused
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(look).result(timeout=120)
+    text, sizes, panels, refused = (found[k] for k in ("text", "sizes", "panels", "refused"))
     assert "$$" not in text and "\\mathcal" not in text and "\\operatorname" not in text
     assert len(sizes) == 3 and all(w > 5 and h > 5 for w, h, _ in sizes), sizes
     block = [s for s in sizes if s[2] == "block"]
