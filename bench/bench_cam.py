@@ -17,9 +17,7 @@ on the machine shows up as noise.
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -30,19 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import load_image, load_model
 from helpers.gradcam import cam_layer, grad_cam
 from helpers.integrated_gradients import integrated_gradients
+from bench_attribution import timed  # the one timing loop of the attribution benchmarks
 
 warnings.filterwarnings("ignore")
-
-
-def timed(fn, repeats, warmup=True):
-    if warmup:
-        fn()
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 def rel(ours, ref):

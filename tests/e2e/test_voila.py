@@ -5,6 +5,7 @@ panel headless, see tests/notebook_checks.py): one Voila server per notebook on 
 free port, stopped by its own process id; the panel's image must change after ArrowRight on its first
 slider. Screenshots: artifacts/screenshots/voila_NN_x.png. Skipped when no ``chromium`` is on PATH.
 """
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -52,9 +53,9 @@ def voila_command(notebook, port):
             "--show_tracebacks=True"]
 
 
-@pytest.mark.parametrize("prefix", SHOWN)
-def test_voila_dashboard_reacts(browser, screenshots, tmp_path, prefix):
-    nb = _notebook(prefix)
+@contextlib.contextmanager
+def _dashboard(browser, nb, tmp_path):
+    """A Voila server for ``nb`` and a page opening it; yields (server, page), closes both."""
     port = free_port()
     server = Server(voila_command(nb, port), isolated_env(tmp_path), nb.parent,
                     f"http://127.0.0.1:{port}", tmp_path / "voila.log")
@@ -64,6 +65,17 @@ def test_voila_dashboard_reacts(browser, screenshots, tmp_path, prefix):
         context = local_context(browser, server.url)
         page = context.new_page()
         page.goto(server.url + "/", wait_until="commit")  # Voila streams cells as they run
+        yield server, page
+    finally:
+        if context is not None:
+            context.close()
+        server.stop()
+
+
+@pytest.mark.parametrize("prefix", SHOWN)
+def test_voila_dashboard_reacts(browser, screenshots, tmp_path, prefix):
+    nb = _notebook(prefix)
+    with _dashboard(browser, nb, tmp_path) as (server, page):
         try:
             panel = first_panel(page, RUN_TIMEOUT_S)
         except Exception as e:
@@ -76,10 +88,6 @@ def test_voila_dashboard_reacts(browser, screenshots, tmp_path, prefix):
         moved, before, after = move_first_slider(page, panel)
         assert after and after != before, f"{nb.name}: Voila figure unchanged after {moved}"
         panel.screenshot(path=screenshots / f"voila_{nb.stem}.png")
-    finally:
-        if context is not None:
-            context.close()
-        server.stop()
 
 
 def test_make_present_picks_the_notebook_by_number():
@@ -114,15 +122,7 @@ def test_voila_upload_becomes_the_panels_photo(browser, screenshots, tmp_path):
         ImageDraw.Draw(image).line([(x, 0), (x, 199)], fill="black", width=3)
     image.save(photo)
     (tmp_path / "notes.txt").write_text("not a photo")
-    port = free_port()
-    server = Server(voila_command(nb, port), isolated_env(tmp_path), nb.parent,
-                    f"http://127.0.0.1:{port}", tmp_path / "voila.log")
-    context = None
-    try:
-        server.wait_ready()
-        context = local_context(browser, server.url)
-        page = context.new_page()
-        page.goto(server.url + "/", wait_until="commit")
+    with _dashboard(browser, nb, tmp_path) as (_, page):
         panel = first_panel(page, RUN_TIMEOUT_S)
         page.locator("#loading").wait_for(state="detached", timeout=RUN_TIMEOUT_S * 1000)
         button = panel.query_selector(".widget-upload")
@@ -140,7 +140,3 @@ def test_voila_upload_becomes_the_panels_photo(browser, screenshots, tmp_path):
         assert "loaded as upload 1" in panel.inner_text()
         assert not error_texts(page)
         panel.screenshot(path=screenshots / f"voila_{nb.stem}_upload.png")
-    finally:
-        if context is not None:
-            context.close()
-        server.stop()
