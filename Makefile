@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-dev lab test test-fast test-browser present html clean
+.PHONY: setup setup-dev lab test test-fast test-browser present html student clean
 
 # Jupyter refuses to start for root (a fresh container, a course Docker image) without this flag.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
@@ -14,7 +14,8 @@ VOILA_ARGS ?=
 # Three install sets, one stamp each (redone when pyproject.toml changes):
 #   lab      what the notebooks need plus JupyterLab        (make lab)
 #   present  lab plus Voila                                  (make present)
-#   dev      present plus the test tools and browser suite   (make test, make html)
+#   instructor  lab plus nbgrader                            (make student)
+#   dev      all of these plus the test tools and browser suite (make test, make html)
 setup: $(VENV)/.lab
 setup-dev: $(VENV)/.dev
 
@@ -29,9 +30,13 @@ $(VENV)/.present: pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[lab,present]'
 	touch $@
 
+$(VENV)/.instructor: pyproject.toml | $(PY)
+	$(PY) -m pip install -e '.[lab,instructor]'
+	touch $@
+
 $(VENV)/.dev: pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[dev]'
-	touch $@ $(VENV)/.lab $(VENV)/.present
+	touch $@ $(VENV)/.lab $(VENV)/.present $(VENV)/.instructor
 
 lab: $(VENV)/.lab  ## set up (runtime and JupyterLab only), then open the notebooks
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_ARGS) notebooks/
@@ -55,6 +60,11 @@ present: $(VENV)/.present  ## dashboard of one notebook's widget panels in Voila
 
 html: $(VENV)/.dev  ## run every notebook (nbval) into artifacts/html/: offline pages, panels as pictures
 	$(VENV)/bin/python -m pytest -p no:cacheprovider notebooks
+
+STUDENT_OUT ?= release/notebooks
+
+student: $(VENV)/.instructor  ## write the student release (solutions and answers removed) to release/notebooks/
+	$(PY) scripts/student_release.py --out $(STUDENT_OUT)
 
 clean:
 	rm -rf $(VENV) data/cache

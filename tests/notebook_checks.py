@@ -6,6 +6,8 @@ cell, in that same kernel:
 
 - ``printed values`` (notebooks listed in ``PRINTED``): the exact text a few cells printed
   (nbval has nothing to compare with: the notebooks are committed without outputs);
+- ``exercise checks``: every check cell (tag ``check``) printed "passed" for the instructor's
+  solution (the student release is tested in ``test_student_release.py``);
 - ``widget panels`` (marked ``slow``): ``panel_probe.py`` moves every control of every panel to
   random and edge values with a fixed seed and checks that figures change and are shown, that no
   error reaches the output, that no hooks remain, that the models' modules and weights are
@@ -122,6 +124,9 @@ def pytest_make_collect_report(collector):
         if expected:
             report.result.append(PrintedValues.from_parent(
                 collector, name="printed values", cells=cells, expected=expected))
+        if any("check" in c.cell.metadata.get("tags", []) for c in cells):
+            report.result.append(ExerciseChecks.from_parent(
+                collector, name="exercise checks", cells=cells))
         report.result.append(PanelProbe.from_parent(collector, name="widget panels", cells=cells))
     return report
 
@@ -156,6 +161,22 @@ class PrintedValues(_Extra, pytest.Item):
             got = stdout(found[0].test_outputs)
             assert got == text, (f"Cell {found[0].cell_num} ({fragment!r}) printed:\n{got}\n"
                                  f"expected:\n{text}")
+
+
+class ExerciseChecks(_Extra, pytest.Item):
+    """Each exercise check, run on the instructor's solution by nbval, printed "passed"."""
+
+    def __init__(self, *, cells, **kwargs):
+        super().__init__(**kwargs)
+        self.cells = [c for c in cells if "check" in c.cell.metadata.get("tags", [])]
+
+    def runtest(self):
+        _require_run(self, self.cells)
+        for cell in self.cells:
+            got = stdout(cell.test_outputs)
+            verdicts = [line for line in got.splitlines() if line[:1] in "✓✗…"]
+            assert verdicts and all(v.startswith("✓") for v in verdicts), \
+                f"Cell {cell.cell_num} ({cell.cell.source.strip()!r}) printed:\n{got}"
 
 
 class PanelProbe(_Extra, IPyNbCell):

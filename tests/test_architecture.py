@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "helpers"
 MODULES = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
 MAX_LINES = 450
+EXERCISES = sorted((PACKAGE / "exercises").glob("*.py"))  # the checks: a layer above every module
 
 
 def _tree(name):
@@ -90,9 +91,24 @@ def test_no_module_over_the_line_limit(name):
     assert lines <= MAX_LINES, f"helpers/{name}.py has {lines} lines; split it by idea"
 
 
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.stem)
+def test_exercise_checks_use_public_names_and_stay_short(path):
+    """Checks import the helpers they compare with by public name; no helpers module imports them."""
+    tree = ast.parse(path.read_text())
+    private = [f"{n.module}.{a.name}" for n in ast.walk(tree)
+               if isinstance(n, ast.ImportFrom) and n.level == 2 for a in n.names
+               if a.name.startswith("_")]
+    assert private == []
+    assert len(path.read_text().splitlines()) <= MAX_LINES
+
+
+def test_no_helpers_module_imports_the_exercise_checks():
+    assert [m for m in MODULES for dep, _ in _imports(m) if dep == "exercises"] == []
+
+
 def test_no_float64_in_helpers():
     pattern = re.compile(r"float64|\.double\(\)|torch\.double\b")
-    hits = [f"{p.name}:{i}" for p in sorted(PACKAGE.glob("*.py"))
+    hits = [f"{p.name}:{i}" for p in sorted(PACKAGE.rglob("*.py"))
             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert hits == []
 

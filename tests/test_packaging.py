@@ -19,7 +19,7 @@ RUNTIME = PYPROJECT["project"]["dependencies"]
 EXTRAS = PYPROJECT["project"]["optional-dependencies"]
 # Test tools, reference implementations, browsers, presenting: never in a student's install.
 NOT_RUNTIME = {"pytest", "nbval", "nbclient", "captum", "grad-cam", "playwright", "voila", "ruff",
-               "torch-lucent", "opentsne", "psutil", "pyyaml", "jupyterlab"}
+               "torch-lucent", "opentsne", "psutil", "pyyaml", "jupyterlab", "nbgrader"}
 
 # The top of every notebook's setup cell: without the course package in the kernel's Python
 # (Colab, a new kernel), say exactly what to install instead of a bare ImportError.
