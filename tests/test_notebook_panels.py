@@ -32,7 +32,8 @@ def test_each_printed_value_has_one_cell(stem, fragments):
 
 
 def test_every_notebook_gets_its_checks():
-    """Collected by pytest itself: each notebook's cells, then its printed values and panels."""
+    """Collected by pytest itself: each notebook's cells, then its printed values, exercise checks
+    and panels."""
     out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
                           "-p", "no:cacheprovider", "notebooks"],
                          cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
@@ -40,7 +41,7 @@ def test_every_notebook_gets_its_checks():
     ids = [line for line in out.stdout.splitlines() if "::" in line]
     for nb in COURSE:
         mine = [i.split("::", 1)[1] for i in ids if i.startswith(f"notebooks/{nb.name}::")]
-        expected = ["printed values"] * (nb.stem in PRINTED) + ["widget panels"]
+        expected = ["printed values"] * (nb.stem in PRINTED) + ["exercise checks", "widget panels"]
         assert mine[-len(expected):] == expected, (nb.name, mine)
         assert all(i.startswith("Cell ") for i in mine[:-len(expected)]), (nb.name, mine)
 

@@ -79,7 +79,8 @@ def test_extras_lab_present_and_dev():
     dev = {_name(d) for d in EXTRAS["dev"]}
     # make test runs everything: the Voila browser checks and the Grad-CAM/Captum cross-checks too
     assert {"pytest", "nbval", "playwright", "captum", "grad-cam"} <= dev
-    assert "cnn-insight-helpers[lab,present]" in EXTRAS["dev"]
+    assert [_name(d) for d in EXTRAS["instructor"]] == ["nbgrader"]
+    assert "cnn-insight-helpers[lab,present,instructor]" in EXTRAS["dev"]
 
 
 def test_ci_runs_make_test():
