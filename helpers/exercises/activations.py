@@ -22,8 +22,6 @@ from .verdict import Case, Mismatch, Mistake
 
 __all__ = ["record", "strongest_channels"]
 
-_KINDS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks")
-
 
 class _Raised(Exception):
     """The exception the check raises inside the student's ``with`` block."""
@@ -35,27 +33,9 @@ Use.__doc__ = ("What using a recorder showed: the recorded tensor (or None and a
                "the exception was swallowed.")
 
 
-def _hook_ids(model):
-    return {(name, kind, key) for name, m in model.named_modules() for kind in _KINDS
-            for key in getattr(m, kind)}
-
-
-def _remove_new(model, before):
-    """Remove the hooks added since ``before`` (the check leaves the model as it found it)."""
-    modules = dict(model.named_modules())
-    new = _hook_ids(model) - before
-    for name, kind, key in new:
-        m = modules[name]
-        getattr(m, kind).pop(key, None)
-        for extra in ("_forward_hooks_with_kwargs", "_forward_hooks_always_called",
-                      "_forward_pre_hooks_with_kwargs"):
-            getattr(m, extra, {}).pop(key, None)
-    return bool(new)
-
-
 def _use(recorder, model, layer, batches):
     """Use ``recorder`` as a student would, twice: a normal block, then one that raises."""
-    before = _hook_ids(model)
+    before = verdict.hook_ids(model)
     recorded, problem = None, None
     try:
         with torch.no_grad():
@@ -72,7 +52,7 @@ def _use(recorder, model, layer, batches):
                            f"{type(recorded).__name__}, not the layer's output tensor")
             elif problem is None:
                 recorded = recorded.detach().clone()
-        left_after = _remove_new(model, before)
+        left_after = bool(verdict.remove_new_hooks(model, before))
         swallowed = True
         try:
             with torch.no_grad(), recorder(model, layer):
@@ -80,9 +60,9 @@ def _use(recorder, model, layer, batches):
                 raise _Raised("raised inside the with block by the check")
         except _Raised:
             swallowed = False
-        left_after_error = _remove_new(model, before)
+        left_after_error = bool(verdict.remove_new_hooks(model, before))
     finally:
-        _remove_new(model, before)
+        verdict.remove_new_hooks(model, before)
     return Use(recorded, problem, left_after, left_after_error, swallowed)
 
 

@@ -4,27 +4,19 @@ The references are the helpers' own: ``optimize`` with the ``"normalized"`` opti
 ``layer_norm`` objective for a step, ``dream.deep_dream`` (jitter 0, so it is deterministic)
 for the octaves. Randomness is an argument (the roll offset, the dreaming function).
 """
-import functools
-
 import torch
 
 from .. import hooks
-from ..device import model_device
 from ..dream import MIN_OCTAVE, deep_dream, octave_sizes
-from ..images import load_image, resize
-from ..models import load_model, min_input_size
+from ..images import resize
+from ..models import min_input_size
 from ..objectives import layer_norm
 from ..optimize import optimize
 from ..params import pixel_image
 from ..regularizers import Jitter
-from .verdict import Case, Mistake, random_images, run, tiny_cnn
+from .verdict import Case, Mistake, course_model, photos, random_images, run, tiny_cnn
 
 __all__ = ["dream_step", "octave_dream"]
-
-
-@functools.lru_cache(maxsize=1)
-def _course_model():
-    return load_model()
 
 
 def _layer(model, wanted="blocks.3"):
@@ -35,10 +27,6 @@ def _layer(model, wanted="blocks.3"):
     except KeyError:
         names = hooks.main_layers(model)
         return names[len(names) // 3]
-
-
-def _photos(model, names, size):
-    return torch.stack([load_image(n, size) for n in names]).to(model_device(model))
 
 
 # ---- one step --------------------------------------------------------------------------------
@@ -109,7 +97,7 @@ STEP_MISTAKES = [
 def dream_step(student, model=None):
     """Check ``my_dream_step(model, image, layer, step_size, shift)`` -> the image after one
     normalized ascent step on ``mean(A_layer^2)``, rolled by ``shift`` for the forward pass."""
-    model = model if model is not None else _course_model()
+    model = course_model(model)
     net = tiny_cnn()
     layer = _layer(model)
     cases = [
@@ -118,9 +106,9 @@ def dream_step(student, model=None):
         Case("a random batch of 2 at 37x53 on a small CNN, shifted by (5, -3)",
              (net, random_images(2, 37, 53, seed=2), "1", 0.02, (5, -3))),
         Case(f"the cat photo at 64 px, layer {layer}, shifted by (-7, 4)",
-             (model, _photos(model, ["chelsea"], 64), layer, 0.01, (-7, 4))),
+             (model, photos(model, ["chelsea"], 64), layer, 0.01, (-7, 4))),
         Case(f"a batch of 2 photos at 64 px, layer {layer}, shifted by (3, 9)",
-             (model, _photos(model, ["coffee", "astronaut"], 64), layer, 0.03, (3, 9))),
+             (model, photos(model, ["coffee", "astronaut"], 64), layer, 0.03, (3, 9))),
     ]
     return run("dream step", student, _step_reference, cases, mistakes=STEP_MISTAKES,
                hint="compare with the equation: I + step_size * g / mean|g|, with g the "
@@ -197,7 +185,7 @@ OCTAVE_MISTAKES = [
 def octave_dream(student, model=None):
     """Check ``my_octave_dream(image, sizes, dream)`` -> ``deep_dream``'s octave loop: dream at
     each size from small to large, carrying the added detail up; (N, 3, H, W) in [0, 1]."""
-    model = model if model is not None else _course_model()
+    model = course_model(model)
     net = tiny_cnn()
     layer = _layer(model)
 
@@ -209,7 +197,7 @@ def octave_dream(student, model=None):
         case("a random batch of 2 at 37x53 on a small CNN, 3 octaves",
              random_images(2, 37, 53, seed=4), DreamAtScale(net, "1", 2, 0.02, 3, 1.3)),
         case(f"the cat photo at 72 px, layer {layer}, 3 octaves",
-             _photos(model, ["chelsea"], 72), DreamAtScale(model, layer, 2, 0.02, 3, 1.4)),
+             photos(model, ["chelsea"], 72), DreamAtScale(model, layer, 2, 0.02, 3, 1.4)),
     ], mistakes=OCTAVE_MISTAKES,
         hint="for each size: b = helpers.resize(image, size); detail resized to size (zeros at "
              "first); dreamed = dream((b + detail).clamp(0, 1)); detail = dreamed - b. Return "

@@ -11,7 +11,6 @@ import torch
 from ..adversarial import cross_entropy_gradient, project
 from ..adversarial import fgsm as _fgsm
 from ..device import model_device
-from ..images import load_image
 from ..optimize import sign_step
 from . import verdict
 from .verdict import Case, Mismatch, Mistake, close
@@ -44,17 +43,13 @@ def _score_gradient(model, images, classes):
     return -torch.autograd.grad(score, x)[0]
 
 
-def _photo_batch(dev, size=48):
-    return torch.stack([load_image("chelsea", size), load_image("coffee", size)]).to(dev)
-
-
 # --------------------------------------------------------------------------------- FGSM
 def fgsm(student, model=None):
     """Check ``my_fgsm(model, images, labels, eps)`` -> (N, 3, H, W) in [0, 1] against
     ``helpers.adversarial.fgsm`` (untargeted, one sign step up the loss of the true labels)."""
     model = verdict.tiny_cnn() if model is None else model
     dev = model_device(model)
-    photos = _photo_batch(dev)
+    photos = verdict.photos(model, ["chelsea", "coffee"], 48)
     cases = [
         Case("a random batch of 2 at 37x53, eps 8/255",
              (model, verdict.random_images(2, 37, 53, seed=11).to(dev),
@@ -121,7 +116,7 @@ def pgd_step(student, model=None):
     one projected sign step of a targeted attack, as in ``helpers.adversarial.targeted_attack``."""
     model = verdict.tiny_cnn() if model is None else model
     dev = model_device(model)
-    photos = _photo_batch(dev)
+    photos = verdict.photos(model, ["chelsea", "coffee"], 48)
     rand = verdict.random_images(2, 37, 53, seed=21).to(dev)
     small = verdict.random_images(1, 29, 31, seed=22).to(dev)
     cases = [

@@ -10,7 +10,6 @@ import torch.nn.functional as F
 
 from ..attribution import guided_backprop as _reference_map
 from ..device import model_device
-from ..hooks import leftover_hooks
 from ..images import load_image
 from ..rectifiers import Rectifiers
 from . import verdict
@@ -159,17 +158,11 @@ def _hooks_left(student):
     """Run the student's function, then report (and remove) the hooks it left on the model."""
 
     def call(model, image, target):
-        before = {id(m): (set(m._forward_hooks), set(m._forward_pre_hooks),
-                          set(m._backward_hooks)) for m in model.modules()}
+        before = verdict.hook_ids(model)
         try:
             out = student(model, image, target)
         finally:
-            left = leftover_hooks(model)
-            for m in model.modules():
-                for hooks, keep in zip((m._forward_hooks, m._forward_pre_hooks,
-                                        m._backward_hooks), before[id(m)]):
-                    for key in set(hooks) - keep:
-                        del hooks[key]
+            left = verdict.remove_new_hooks(model, before)
         return out, left
     return call
 

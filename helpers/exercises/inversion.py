@@ -5,60 +5,25 @@ References: ``objectives.total_variation`` (the prior of ``invert``), ``style.gr
 TV is a mean over pixels, channels and images of ``(dx^2 + dy^2)^(beta/2)``; the Gram matrix is
 divided by the number of positions; ``E_l`` divides by ``4 N_l^2`` and averages over the batch.
 """
-import functools
-
 import torch
 
 from .. import style as _style
-from ..device import model_device
 from ..hooks import activations
 from ..images import load_image
-from ..models import load_model
 from ..objectives import total_variation as _tv
-from .verdict import Case, Mismatch, Mistake, close, random_images, run
+from .verdict import Case, Mistake, close_number, course_model, noise, photos, random_images, run
 
 __all__ = ["gram", "gram_loss", "total_variation"]
 
 
-@functools.lru_cache(maxsize=1)
-def _course_model():
-    return load_model()
-
-
 def _features(model, names, size, layer):
     """Activations of ``layer`` for the photos/textures ``names`` at ``size`` px (detached)."""
-    images = torch.stack([load_image(n, size) for n in names]).to(model_device(model))
-    return activations(model, images, [layer])[layer]
+    return activations(model, photos(model, names, size), [layer])[layer]
 
 
 def _style_layer(model, wanted):
     names = list(_style.preset(model)["style"])
     return wanted if wanted in names else names[min(2, len(names) - 1)]
-
-
-def _noise(shape, seed):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _scalar(got, expected):
-    """0-dim results: a number (0-dim tensor or float) within 0.1 % of the reference."""
-    if isinstance(got, (int, float)):
-        got = torch.tensor(float(got))
-    if isinstance(got, torch.Tensor) and got.dim() > 0 and got.numel() == 1:
-        raise Mismatch(f"the output should be a single number (0-dim tensor), got shape "
-                       f"{tuple(got.shape)}; return the value itself (e.g. .mean() or [0])")
-    close(got, expected, rtol=1e-3, atol=1e-7, what="the output")
-
-
-def _scalar_close(got, expected):
-    """``_scalar``, saying "is x, expected y" for a single number."""
-    try:
-        _scalar(got, expected)
-    except Mismatch as err:
-        if isinstance(got, torch.Tensor) and got.dim() == 0 and "differs at" in str(err):
-            raise Mismatch(f"the output is {float(got):.4g}, expected {float(expected):.4g}") \
-                from None
-        raise
 
 
 # ---- total variation -------------------------------------------------------------------------
@@ -126,7 +91,7 @@ def total_variation(student, model=None):
         Case("the cat photo at 96 px, beta 1.5", (photo, 1.5)),
         Case("a batch of 2 photos at 61x80, beta 3",
              (torch.stack([load_image("coffee", 80), load_image("brick", 80)])[:, :, :61], 3.0)),
-    ], compare=_scalar_close, mistakes=TV_MISTAKES,
+    ], compare=close_number, mistakes=TV_MISTAKES,
         hint="TV_beta = mean over (N, 3, H-1, W-1) of (dx^2 + dy^2)^(beta/2).")
 
 
@@ -178,12 +143,12 @@ GRAM_MISTAKES = [
 
 def gram(student, model=None):
     """Check ``my_gram(features)`` -> ``style.gram``: (N, C, C) = F F^T / (H W) per image."""
-    model = model if model is not None else _course_model()
+    model = course_model(model)
     layer = _style_layer(model, "blocks.3.act0")
     first = next(iter(_style.preset(model)["style"]))
     return run("gram", student, _style.gram, [
-        Case("random features of 1 image, 4 channels at 5x7", (_noise((1, 4, 5, 7), 7),)),
-        Case("random features of a batch of 3, 6 channels at 9x11", (_noise((3, 6, 9, 11), 8),)),
+        Case("random features of 1 image, 4 channels at 5x7", (noise((1, 4, 5, 7), 7),)),
+        Case("random features of a batch of 3, 6 channels at 9x11", (noise((3, 6, 9, 11), 8),)),
         Case(f"the cat photo's {first} features at 64 px",
              (_features(model, ["chelsea"], 64, first),)),
         Case(f"{layer} features of brick and grass at 72 px",
@@ -242,17 +207,17 @@ LOSS_MISTAKES = [
 def gram_loss(student, model=None):
     """Check ``my_gram_loss(features, target_gram)`` -> ``style.layer_style_loss``:
     ``sum_ij (G - G_hat)^2 / (4 N_l^2)``, averaged over the batch."""
-    model = model if model is not None else _course_model()
+    model = course_model(model)
     layer = _style_layer(model, "blocks.3.act0")
     brick = _features(model, ["brick", "grass"], 64, layer)
     target = _style.gram(_features(model, ["gravel"], 80, layer))
     return run("gram loss", student, _style.layer_style_loss, [
         Case("random features of 1 image, 4 channels at 5x7",
-             (_noise((1, 4, 5, 7), 9), _style.gram(_noise((1, 4, 6, 6), 10)))),
+             (noise((1, 4, 5, 7), 9), _style.gram(noise((1, 4, 6, 6), 10)))),
         Case("random features of a batch of 3, 6 channels at 9x11",
-             (_noise((3, 6, 9, 11), 11), _style.gram(_noise((1, 6, 8, 8), 12)))),
+             (noise((3, 6, 9, 11), 11), _style.gram(noise((1, 6, 8, 8), 12)))),
         Case(f"brick and grass at 64 px against gravel's Gram matrix at 80 px ({layer})",
              (brick, target)),
-    ], compare=_scalar_close, mistakes=LOSS_MISTAKES,
+    ], compare=close_number, mistakes=LOSS_MISTAKES,
         hint="G = gram(features); E = ((G - target_gram) ** 2).sum over (i, j) / (4 C^2), "
              "then the mean over the batch.")

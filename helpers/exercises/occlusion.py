@@ -6,43 +6,16 @@ map of ``helpers.attribution.occlusion(..., fill="zero")``: each pixel gets the 
 ``p(target | image) - p(target | occluded)`` over the windows that cover it, the last window of
 a row or column hanging over the border when the stride does not fit.
 """
-import functools
 import math
 
 import torch
 
 from ..attribution import occlusion as _occlusion
-from ..images import load_image
-from .verdict import Case, Mistake, close, random_images, run, tiny_cnn
+from ..device import model_device
+from .verdict import (Case, Mistake, close_to_scale, course_model, photo, predicted, random_images,
+                      run, sharp_cnn)
 
 __all__ = ["occlusion"]
-
-
-def sharp_cnn(seed=0):
-    """``tiny_cnn`` with its last layer scaled by 30: confident, unequal class probabilities, so a
-    probability and a score (or a mean and a sum) give clearly different maps."""
-    net = tiny_cnn(seed=seed)
-    net[-1].weight.mul_(30)
-    net[-1].bias.mul_(30)
-    return net
-
-
-def close_to_scale(got, expected):
-    """``close`` with tolerances relative to the largest expected value (maps of tiny networks
-    are small numbers; float32 sums in another order differ in the last digits)."""
-    scale = float(expected.detach().nan_to_num(0).abs().max()) if torch.is_tensor(expected) else 0
-    close(got, expected, rtol=1e-3, atol=1e-4 * scale + 1e-9)
-
-
-@functools.lru_cache(maxsize=8)
-def photo(name, size):
-    """A bundled photo, (3, size, size) in [0, 1] (cached: checks run again and again)."""
-    return load_image(name, size)
-
-
-def predicted(model, image):
-    with torch.no_grad():
-        return int(model(image[None]).argmax(-1)[0])
 
 
 def _reference(model, image, target, window, stride):
@@ -106,10 +79,8 @@ def occlusion(student, model=None):
     Random images run through a small random network; the coffee photo at 50 px through
     ``model`` (default: ``helpers.load_model()``).
     """
-    if model is None:
-        from ..models import load_model
-        model = load_model()
-    device = next(model.parameters()).device
+    model = course_model(model)
+    device = model_device(model)
     net = sharp_cnn(seed=1)
     a, b = random_images(1, 24, 24, seed=5)[0], random_images(1, 37, 53, seed=6)[0]
     coffee = photo("coffee", 50).to(device)

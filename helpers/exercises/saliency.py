@@ -11,17 +11,16 @@
 import torch
 
 from ..attribution import saliency as _saliency
-from .occlusion import close_to_scale, photo, predicted, sharp_cnn
-from .verdict import Case, Mistake, random_images, run
+from ..device import model_device
+from .verdict import (Case, Mistake, close_to_scale, course_model, photo, predicted, random_images,
+                      run, sharp_cnn)
 
 __all__ = ["saliency", "smoothgrad"]
 
 
 def _model(model):
-    if model is None:
-        from ..models import load_model
-        model = load_model()
-    return model, next(model.parameters()).device
+    model = course_model(model)
+    return model, model_device(model)
 
 
 def _grads(model, batch, targets, prob=False):

@@ -4,48 +4,12 @@ References: ``inversion.feature_distance`` (the content term of ``style_transfer
 perceptual loss) and ``style.style_loss`` (``sum_l w_l E_l``), combined as ``style_transfer``
 combines them: ``content_weight * d + style_weight * sum_l w_l E_l`` (TV is notebook 11's).
 """
-import functools
-
-import torch
-
 from .. import style as _style
-from ..device import model_device
 from ..hooks import activations
-from ..images import load_image
 from ..inversion import feature_distance
-from ..models import load_model
-from .verdict import Case, Mismatch, Mistake, close, run
+from .verdict import Case, Mistake, close_number, course_model, noise, photos, run
 
 __all__ = ["content_loss", "style_transfer_loss"]
-
-
-@functools.lru_cache(maxsize=1)
-def _course_model():
-    return load_model()
-
-
-def _noise(shape, seed):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _photos(model, names, size):
-    return torch.stack([load_image(n, size) for n in names]).to(model_device(model))
-
-
-def _number(got, expected):
-    """A single number (0-dim tensor or float) within 0.1 % of the reference."""
-    if isinstance(got, (int, float)):
-        got = torch.tensor(float(got))
-    if isinstance(got, torch.Tensor) and got.dim() > 0 and got.numel() == 1:
-        raise Mismatch(f"the output should be a single number (0-dim tensor), got shape "
-                       f"{tuple(got.shape)}; return the value itself (e.g. .mean() or [0])")
-    try:
-        close(got, expected, rtol=1e-3, atol=1e-7)
-    except Mismatch as err:
-        if isinstance(got, torch.Tensor) and got.dim() == 0 and "differs at" in str(err):
-            raise Mismatch(f"the output is {float(got):.4g}, expected {float(expected):.4g}") \
-                from None
-        raise
 
 
 # ---- content loss ----------------------------------------------------------------------------
@@ -100,20 +64,20 @@ CONTENT_MISTAKES = [
 def content_loss(student, model=None):
     """Check ``my_content_loss(features, target)`` -> ``feature_distance``:
     ``||phi(x) - phi(c)||^2 / ||phi(c)||^2`` per image, averaged over the batch."""
-    model = model if model is not None else _course_model()
+    model = course_model(model)
     layer = _style.preset(model)["content"]
-    cat = activations(model, _photos(model, ["chelsea"], 64), [layer])[layer]
-    others = activations(model, _photos(model, ["coffee", "astronaut"], 64), [layer])[layer]
-    noisy = (_photos(model, ["chelsea"], 64) + 0.1 * _noise((1, 3, 64, 64), 13).to(cat.device))
+    cat = activations(model, photos(model, ["chelsea"], 64), [layer])[layer]
+    others = activations(model, photos(model, ["coffee", "astronaut"], 64), [layer])[layer]
+    noisy = (photos(model, ["chelsea"], 64) + 0.1 * noise((1, 3, 64, 64), 13).to(cat.device))
     noisy = activations(model, noisy.clamp(0, 1), [layer])[layer]
     return run("content loss", student, _content_reference, [
         Case("random features of 1 image, 8 channels at 5x6",
-             (_noise((1, 8, 5, 6), 14), _noise((1, 8, 5, 6), 15))),
+             (noise((1, 8, 5, 6), 14), noise((1, 8, 5, 6), 15))),
         Case("random features of a batch of 3 against one target",
-             (_noise((3, 5, 7, 4), 16), _noise((1, 5, 7, 4), 17))),
+             (noise((3, 5, 7, 4), 16), noise((1, 5, 7, 4), 17))),
         Case(f"the noisy cat against the cat at 64 px ({layer})", (noisy, cat)),
         Case(f"coffee and astronaut against the cat at 64 px ({layer})", (others, cat)),
-    ], compare=_number, mistakes=CONTENT_MISTAKES,
+    ], compare=close_number, mistakes=CONTENT_MISTAKES,
         hint="d = ((features - target) ** 2) summed over (C, H, W), divided by "
              "(target ** 2).sum(), then the mean over the batch.")
 
@@ -166,22 +130,22 @@ def _model_case(model):
     p = _style.preset(model)
     layers, content_layer = list(p["style"]), p["content"]
     weights = {name: (1.0, 0.5, 2.0, 0.25, 4.0)[i % 5] for i, name in enumerate(layers)}
-    photo = _photos(model, ["chelsea"], 64)
-    x = _photos(model, ["astronaut", "rocket"], 64)
+    photo = photos(model, ["chelsea"], 64)
+    x = photos(model, ["astronaut", "rocket"], 64)
     acts = activations(model, x, [*layers, content_layer])
     target = activations(model, photo, [content_layer])[content_layer]
-    grams = _style.style_targets(model, _photos(model, ["coffee"], 80), layers)
+    grams = _style.style_targets(model, photos(model, ["coffee"], 80), layers)
     return Case(f"astronaut and rocket at 64 px, content: the cat ({content_layer}), style: "
                 f"coffee, {len(layers)} layers, weights {tuple(weights.values())}",
                 (acts, target, grams, content_layer, weights, 10.0, 1.0))
 
 
 def _random_case(n, seed, style_weight, content_weight):
-    acts = {"a": _noise((n, 4, 9, 9), seed), "b": _noise((n, 6, 5, 5), seed + 1),
-            "c": _noise((n, 6, 5, 5), seed + 2)}
-    grams = {"a": _style.gram(_noise((1, 4, 7, 7), seed + 3)),
-             "b": _style.gram(_noise((1, 6, 6, 6), seed + 4))}
-    target = _noise((1, 6, 5, 5), seed + 5)
+    acts = {"a": noise((n, 4, 9, 9), seed), "b": noise((n, 6, 5, 5), seed + 1),
+            "c": noise((n, 6, 5, 5), seed + 2)}
+    grams = {"a": _style.gram(noise((1, 4, 7, 7), seed + 3)),
+             "b": _style.gram(noise((1, 6, 6, 6), seed + 4))}
+    target = noise((1, 6, 5, 5), seed + 5)
     return Case(f"random features of {n} image{'s' if n > 1 else ''}, style layers a, b "
                 f"(weights 1, 0.25), content layer c, style weight {style_weight:g}, content "
                 f"weight {content_weight:g}",
@@ -191,11 +155,11 @@ def _random_case(n, seed, style_weight, content_weight):
 def style_transfer_loss(student, model=None):
     """Check ``my_style_transfer_loss(acts, content_target, style_grams, content_layer, weights,
     style_weight, content_weight)`` -> ``content_weight * d + style_weight * sum_l w_l E_l``."""
-    model = model if model is not None else _course_model()
+    model = course_model(model)
     return run("style transfer loss", student, _total_reference, [
         _random_case(1, 20, 10.0, 1.0),
         _random_case(2, 30, 3.0, 0.5),
         _model_case(model),
-    ], compare=_number, mistakes=TOTAL_MISTAKES,
+    ], compare=close_number, mistakes=TOTAL_MISTAKES,
         hint="content_weight * d(acts[content_layer], content_target) + style_weight * "
              "sum over the style layers of weights[l] * E_l(acts[l], style_grams[l]).")

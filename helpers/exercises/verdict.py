@@ -6,12 +6,17 @@ gets a hint, not only a number. The verdict is printed (one or a few lines, neve
 deep inside torch) and returned as a ``Verdict`` for code that wants it.
 """
 import copy
+import functools
 import linecache
 import os
 import traceback
 from dataclasses import dataclass, field
 
 import torch
+
+from ..device import model_device
+from ..images import load_image
+from ..models import load_model
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # helpers/
 _TORCH = os.path.dirname(os.path.abspath(torch.__file__))
@@ -64,7 +69,7 @@ class Verdict:
 
 
 def _clone(value):
-    """A deep copy, so that a function that edits its input in place cannot change the next one's."""
+    """A deep copy: a function that edits its input in place cannot change the next input."""
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
     if isinstance(value, torch.nn.Module):
@@ -133,12 +138,31 @@ def close(got, expected, rtol=1e-4, atol=1e-5, what="the output"):
         raise Mismatch(f"{what} contains NaN")
     if torch.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True):
         return
+    if expected.dim() == 0:
+        raise Mismatch(f"{what} is {got.item():.4g}, expected {expected.item():.4g}")
     diff = (got - expected).abs().nan_to_num(float("inf"))
     bad = diff > atol + rtol * expected.abs()
     index = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
     raise Mismatch(f"{what} differs at element {index}: expected {expected[index].item():.4g}, "
                    f"got {got[index].item():.4g} ({int(bad.sum())} of {bad.numel()} elements "
                    f"differ)")
+
+
+def close_number(got, expected):
+    """A single number (a 0-dim tensor or a float) within 0.1 % of the reference's 0-dim result."""
+    if isinstance(got, (int, float)):
+        got = torch.tensor(float(got))
+    if isinstance(got, torch.Tensor) and got.dim() > 0 and got.numel() == 1:
+        raise Mismatch(f"the output should be a single number (0-dim tensor), got shape "
+                       f"{tuple(got.shape)}; return the value itself (e.g. .mean() or [0])")
+    close(got, expected, rtol=1e-3, atol=1e-7)
+
+
+def close_to_scale(got, expected):
+    """``close`` with tolerances relative to the largest expected value (maps of tiny networks
+    are small numbers; float32 sums in another order differ in the last digits)."""
+    scale = float(expected.detach().nan_to_num(0).abs().max()) if torch.is_tensor(expected) else 0
+    close(got, expected, rtol=1e-3, atol=1e-4 * scale + 1e-9)
 
 
 def _mistake_hint(got, case, mistakes, compare):
@@ -210,3 +234,67 @@ def random_images(n, height, width, seed=0):
     """(n, 3, height, width) uniform in [0, 1], the same for a given seed."""
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(n, 3, height, width, generator=generator)
+
+
+@functools.lru_cache(maxsize=1)
+def _course_model():
+    return load_model()
+
+
+def course_model(model=None):
+    """``model``, or the course's offline model (loaded once for all checks) when None."""
+    return _course_model() if model is None else model
+
+
+def sharp_cnn(seed=0):
+    """``tiny_cnn`` with its last layer scaled by 30: confident, unequal class probabilities, so a
+    probability and a score (or a mean and a sum) give clearly different maps."""
+    net = tiny_cnn(seed=seed)
+    net[-1].weight.mul_(30)
+    net[-1].bias.mul_(30)
+    return net
+
+
+def noise(shape, seed):
+    """Standard normal values of ``shape``, the same for a given seed."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+@functools.lru_cache(maxsize=8)
+def photo(name, size):
+    """A bundled photo, (3, size, size) in [0, 1] (cached: checks run again and again)."""
+    return load_image(name, size)
+
+
+def photos(model, names, size):
+    """(len(names), 3, size, size) bundled photos on the model's device."""
+    return torch.stack([photo(n, size) for n in names]).to(model_device(model))
+
+
+def predicted(model, image):
+    """The class ``model`` predicts for one (3, H, W) image."""
+    with torch.no_grad():
+        return int(model(image[None]).argmax(-1)[0])
+
+
+_HOOK_KINDS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+def hook_ids(model):
+    """Every hook on ``model`` as (module name, kind, key): compare before and after a call."""
+    return {(name, kind, key) for name, m in model.named_modules() for kind in _HOOK_KINDS
+            for key in getattr(m, kind, {})}
+
+
+def remove_new_hooks(model, before):
+    """Remove the hooks added since ``hook_ids`` gave ``before`` (a check leaves the model as it
+    found it); returns the names of the modules that had them."""
+    modules = dict(model.named_modules())
+    new = hook_ids(model) - before
+    for name, kind, key in new:
+        m = modules[name]
+        getattr(m, kind).pop(key, None)
+        for extra in ("_forward_hooks_with_kwargs", "_forward_hooks_always_called",
+                      "_forward_pre_hooks_with_kwargs"):
+            getattr(m, extra, {}).pop(key, None)
+    return sorted({name for name, _, _ in new})
