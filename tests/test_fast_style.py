@@ -13,7 +13,7 @@ from helpers.inversion import evaluate, feature_distance
 from helpers.hooks import activations
 from helpers.style import preset, scale_style, style_loss, style_targets, style_transfer
 from helpers.style_mixer import StyleMixer, jpeg_bytes, mix
-from helpers.transformer_net import TransformerNet, mix_weights, with_styles
+from helpers.transformer_net import TransformerNet, mix_weights, polyphase_conv, with_styles
 
 PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "paintings"
 SIZE = 128          # the training crop size of the shipped weights
@@ -79,6 +79,37 @@ def test_a_mix_mixes_the_gamma_beta_rows():
         (0.25 * norm.gamma[0] + 0.75 * norm.gamma[1])[None, :, None, None] + \
         (0.25 * norm.beta[0] + 0.75 * norm.beta[1])[None, :, None, None]
     torch.testing.assert_close(norm(x, w[None]), expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 40, 48), (2, 16, 33, 27), (3, 5, 9, 10)])
+@pytest.mark.parametrize("s", [2, 3])
+def test_polyphase_conv_equals_the_plain_convolution(shape, s):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(shape[1], 3, 9 if min(shape[2:]) > 9 else 3)
+    x = torch.randn(shape)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        got = polyphase_conv(x.contiguous(memory_format=layout), conv, s)
+        torch.testing.assert_close(got, conv(x), rtol=1e-5, atol=1e-5)
+
+
+def test_polyphase_conv_passes_gradients_like_the_plain_convolution():
+    torch.manual_seed(0)
+    conv, x = torch.nn.Conv2d(8, 3, 5), torch.randn(2, 8, 21, 18, requires_grad=True)
+    grads = [torch.autograd.grad(f(x).square().sum(), [x, conv.weight, conv.bias])
+             for f in (conv, lambda t: polyphase_conv(t, conv))]
+    for plain, poly in zip(*grads):
+        torch.testing.assert_close(poly, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_the_norm_matches_instance_norm_on_channels_last_with_a_large_mean():
+    torch.manual_seed(0)
+    norm = TransformerNet(["a"]).norms()[1]
+    x = (100 + 0.1 * torch.randn(2, norm.gamma.shape[1], 12, 10)).contiguous(
+        memory_format=torch.channels_last)
+    got = norm(x, torch.ones(2, 1))
+    expected = torch.nn.functional.instance_norm(x.double(), eps=norm.eps).float()
+    torch.testing.assert_close(got, expected, rtol=1e-3, atol=2e-3)
+    assert got.is_contiguous(memory_format=torch.channels_last)  # no copy back to NCHW
 
 
 @pytest.mark.parametrize("bad, words", [
