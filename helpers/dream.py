@@ -7,7 +7,6 @@ image a few pixels each step, against grid artifacts), and octaves: the image
 is processed from small to full size, and the detail added at one scale is
 carried to the next, so patterns appear at several scales.
 """
-import functools
 
 import matplotlib.pyplot as plt
 import torch
@@ -16,7 +15,7 @@ from .checks import check_count, check_strength
 from .images import load_image, resize, to_numpy
 from .models import min_input_size, model_input
 from .objectives import layer_norm
-from .optimize import optimize
+from .optimize import frames_cache, optimize
 from .params import pixel_image
 from .regularizers import Jitter
 
@@ -70,7 +69,7 @@ def deep_dream(model, image, layer=DEFAULTS["layer"], steps=DEFAULTS["steps"],
     return (base + detail).clamp(0, 1)[0]
 
 
-@functools.lru_cache(maxsize=32)
+@frames_cache(maxsize=32)
 def dream_figure(model, photo="chelsea", layer=DEFAULTS["layer"], steps=DEFAULTS["steps"],
                  octaves=DEFAULTS["octaves"], octave_scale=DEFAULTS["octave_scale"],
                  step_size=DEFAULTS["step_size"], jitter=DEFAULTS["jitter"],

@@ -12,7 +12,6 @@ colours, seen through random pad/jitter/scale/rotate. Multifaceted visualization
 starts one optimization from each cluster's mean image; the diversity penalty (Olah et
 al., 2017) gets several different images without data.
 """
-import functools
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -27,7 +26,7 @@ from .device import model_device
 from .hooks import activations, get_layer
 from .images import as_batch
 from .models import class_index, predict
-from .optimize import optimize
+from .optimize import frames_cache, optimize
 from .params import fourier_image, pixel_image
 
 OUTPUT = obj.OUTPUT
@@ -292,7 +291,7 @@ def _visualized(model, unit, layer=OUTPUT, kind="neuron", **settings):
                        tuple(sorted({"param": DEFAULTS["param"], **settings}.items())))
 
 
-@functools.lru_cache(maxsize=32)
+@frames_cache(maxsize=32)
 def _cached_run(model, unit, layer, kind, settings):
     return visualize(model, unit, layer, kind, **dict(settings))
 
@@ -304,7 +303,7 @@ def _title(model, result, unit, layer, kind):
     return f"{layer} #{unit} ({kind})"
 
 
-@functools.lru_cache(maxsize=32)
+@frames_cache(maxsize=32)
 def visualization_figure(model, unit, layer=OUTPUT, kind="neuron", **settings):
     """The optimized image beside its activation curve."""
     result = _visualized(model, unit, layer, kind, **settings)
@@ -347,7 +346,7 @@ def ablation_settings(switches, strengths=None):
     return kw
 
 
-@functools.lru_cache(maxsize=16)
+@frames_cache(maxsize=16)
 def ablation_figure(model, unit, layer=OUTPUT, kind="neuron", switches=(), size=96, steps=48,
                     lr=DEFAULTS["lr"], seed=0):
     """Same unit, same start: all chosen regularizers, then each regularizer toggled.
@@ -426,7 +425,7 @@ def batches_figure(model, runs, unit, layer=OUTPUT, kind="neuron"):
                        size=2.1, title=_unit_name(model, unit, layer))
 
 
-@functools.lru_cache(maxsize=8)
+@frames_cache(maxsize=8)
 def preconditioning_figure(model, units=("flamingo",), layer=OUTPUT, kind="neuron", **settings):
     """Each unit twice: pixels with Yosinski's regularizers, then Olah et al.'s preconditioning."""
     images, titles = [], []

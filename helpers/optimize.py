@@ -6,6 +6,8 @@ objective over recorded layers, transforms before the forward pass, in-place
 pixel edits after each step, and an optimizer.
 """
 import contextlib
+import copy
+import functools
 import io
 import time
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ __all__ = [
     "Result",
     "SignGD",
     "check_optimizer",
+    "frames_cache",
     "live_runs",
     "make_optimizer",
     "optimize",
@@ -334,15 +337,19 @@ class LiveRuns:
     def long(self):
         return self.show and time.perf_counter() - self.start > self.after_s
 
+    def extend(self, frames):
+        """Append finished frames (e.g. a cached run's)."""
+        self.frames.extend(frames)
+        while len(self.frames) > self.max_frames:  # keep every other frame: the whole span
+            self.frames = self.frames[::2]
+
     def add(self, step, image, loss):
         from PIL import Image as PILImage
 
         from .images import to_numpy
         frame = PILImage.fromarray((to_numpy(image[0]) * 255).round().astype("uint8"))
         frame.thumbnail((self.frame_side, self.frame_side))
-        self.frames.append(frame)
-        if len(self.frames) > self.max_frames:  # keep every other frame: the run's whole span
-            self.frames = self.frames[::2]
+        self.extend([frame])
         now = time.perf_counter()
         if self.long() and now - self._shown >= 0.25:  # a few previews a second are enough
             if self._preview is None:
@@ -352,11 +359,41 @@ class LiveRuns:
 
 
 @contextlib.contextmanager
-def live_runs(show=True, after_s=2.0):
+def live_runs(show=True, after_s=2.0, runs=None):
     """Collect the frames of every ``optimize`` run inside; show long ones live (see ``LiveRuns``)."""
-    runs = LiveRuns(show=show, after_s=after_s)
+    runs = LiveRuns(show=show, after_s=after_s) if runs is None else runs
     _LIVE.append(runs)
     try:
         yield runs
     finally:
         _LIVE.remove(runs)
+
+
+def frames_cache(maxsize=32):
+    """``functools.lru_cache`` for a function that runs ``optimize``, keeping its frames too.
+
+    A call served from the cache hands the frames of its first call to the ``live_runs``
+    around it, so that a panel whose first drawing an earlier cell already computed still
+    has a run to save as a GIF. A first call inside ``live_runs`` shows its progress there.
+    """
+    def wrap(fn):
+        @functools.lru_cache(maxsize=maxsize)
+        def run(*args, **kwargs):
+            own = LiveRuns(show=False)
+            if _LIVE:  # stand in for the caller's: same clock, same preview
+                own = copy.copy(_LIVE[-1])
+                own.frames = []
+            with live_runs(runs=own):
+                result = fn(*args, **kwargs)
+            return result, tuple(own.frames)
+
+        @functools.wraps(fn)
+        def cached(*args, **kwargs):
+            result, frames = run(*args, **kwargs)
+            if _LIVE:
+                _LIVE[-1].extend(frames)
+            return result
+
+        cached.cache_info, cached.cache_clear = run.cache_info, run.cache_clear
+        return cached
+    return wrap

@@ -248,6 +248,26 @@ def test_image_param_switches_between_parameterizations():
 
 
 
+def test_frames_cache_hands_a_cached_call_its_frames_once(model):
+    from helpers.objectives import channel
+    from helpers.optimize import frames_cache, live_runs
+    from helpers.params import pixel_image
+
+    @frames_cache(maxsize=2)
+    def run(steps):
+        return optimize(model, pixel_image(24, seed=0), -channel("blocks.1", 0), steps=steps,
+                        every=2, progress=False).image
+    first = run(4)  # an earlier cell: no live_runs around it
+    with live_runs(show=False) as runs:
+        again = run(4)
+    assert run.cache_info().hits == 1 and torch.equal(first, again)
+    assert len(runs.frames) == 4 and runs.frames[0].size == (24, 24)
+    with live_runs(show=False) as fresh:
+        run(6)  # computed inside: its frames arrive once, not twice
+        run(4)  # then a cached one: both runs, in order
+    assert len(fresh.frames) == 10 and fresh.frames[6:] == runs.frames
+
+
 def test_live_runs_record_frames_and_keep_the_callers_callback(model):
     from helpers.objectives import channel
     from helpers.optimize import live_runs

@@ -288,6 +288,26 @@ def test_an_optimization_in_a_panel_records_frames_and_saves_a_gif(shell, tmp_pa
         widgets.save_gif(plain.frames, tmp_path / "none.gif")
 
 
+def test_a_first_drawing_from_a_helpers_cache_can_still_be_saved_as_a_gif(shell, model):
+    from helpers.objectives import channel
+    from helpers.optimize import frames_cache
+    from helpers.params import pixel_image
+
+    calls = []
+
+    @frames_cache(maxsize=4)
+    def figure(steps):  # as the helpers' cached figures (dream_figure, visualization_figure)
+        calls.append(steps)
+        r = helpers.optimize(model, pixel_image(32, seed=0), -channel("blocks.1", 0), steps=steps,
+                             progress=False, every=2)
+        return helpers.show_images([r.image[0]])
+    figure(steps=6)  # the cell above the panel shows the default setting, as the panel calls it
+    ui = widgets.panel(figure, steps=widgets.int_slider(6, 2, 10))
+    assert calls == [6] and len(ui.frames) == 6  # no second run, and the GIF has its frames
+    ui.children[0].value = 4
+    assert calls == [6, 4] and len(ui.frames) == 4
+
+
 def test_a_long_optimization_in_a_panel_shows_a_preview_then_only_the_figure(figures_shell,
                                                                              model, monkeypatch):
     from IPython.utils.capture import capture_output
