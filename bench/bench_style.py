@@ -28,7 +28,8 @@ from torch import nn
 
 from helpers import load_image, load_model
 from helpers.hooks import activations
-from helpers.inversion import channels_last, evaluate, feature_distance
+from helpers.inversion import evaluate, feature_distance
+from helpers.optimize import channels_last
 from helpers.style import style_loss, style_targets, style_transfer
 from helpers.style_images import load_style
 

@@ -16,8 +16,9 @@ import torch
 from .device import cpu_threads, model_device
 from .hooks import activations, record
 from .images import as_batch, center_crop_resize, resize
-from .inversion import channels_last, feature_distance
+from .inversion import feature_distance
 from .objectives import tv
+from .optimize import channels_last
 from .style import preset, scale_style, style_loss, style_targets
 from .transformer_net import TransformerNet, mix_weights, with_styles
 

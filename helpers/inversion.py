@@ -17,7 +17,7 @@ from .hooks import activations, get_layer
 from .images import as_batch
 from .models import model_input
 from .objectives import Objective, smoother, tv
-from .optimize import optimize
+from .optimize import channels_last, optimize
 from .params import pixel_image
 
 
@@ -70,25 +70,6 @@ def alpha_norm(alpha=6.0, strength=1.0, bound=0.5):
     def fn(rec, image):
         return strength * ((image - 0.5).abs() / bound).pow(alpha).mean()
     return Objective(fn, (), f"{strength:g}*alpha_norm({alpha:g})")
-
-
-class _ChannelsLast(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, image):
-        return image.contiguous(memory_format=torch.channels_last)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.contiguous()  # L-BFGS flattens gradients with view(-1)
-
-
-def channels_last(image):
-    """Transform for ``optimize``: the same (N, 3, H, W) image in channels-last memory order.
-
-    The convolutions then take their faster NHWC path on a CPU (bench/bench_style.py
-    measures it); the parameters and their gradients stay in the usual order.
-    """
-    return _ChannelsLast.apply(image)
 
 
 def pixel_error(a, b):

@@ -27,6 +27,7 @@ __all__ = [
     "NormalizedGD",
     "Result",
     "SignGD",
+    "channels_last",
     "check_optimizer",
     "frames_cache",
     "live_runs",
@@ -192,6 +193,8 @@ def optimize(model, param, objective, transforms=(), post_steps=(), steps=100, o
         raise ValueError(f"Post-step regularizers ({', '.join(map(repr, post_steps))}) edit "
                          f"pixels; use pixel_image, not {type(param).__name__}.")
     dev = model_device(model)
+    if dev.type == "cpu" and channels_last not in transforms:
+        transforms.append(channels_last)  # about 20 % faster steps on a CPU
     param.to(dev)
     params = [p for p in param.parameters() if p.requires_grad]
     with torch.no_grad():
@@ -287,6 +290,26 @@ def optimize(model, param, objective, transforms=(), post_steps=(), steps=100, o
     with torch.no_grad():
         result.image = param().detach().clamp(0, 1)
     return result
+
+
+class _ChannelsLast(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, image):
+        return image.contiguous(memory_format=torch.channels_last)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.contiguous()  # L-BFGS flattens gradients with view(-1)
+
+
+def channels_last(image):
+    """Transform for ``optimize``: the same (N, 3, H, W) image in channels-last memory order.
+
+    The convolutions then take their faster NHWC path on a CPU (bench/bench_style.py
+    measures it); the parameters and their gradients stay in the usual order. ``optimize``
+    adds it on a CPU by itself.
+    """
+    return _ChannelsLast.apply(image)
 
 
 class preview:

@@ -23,9 +23,9 @@ from .checks import check_strength
 from .device import model_device, small_image_threads
 from .hooks import activations, get_layer
 from .images import as_batch, center_crop_resize, resize
-from .inversion import channels_last, evaluate, feature_distance
+from .inversion import evaluate, feature_distance
 from .objectives import Objective, smoother, softmax_smooth, tv
-from .optimize import check_optimizer, optimize
+from .optimize import channels_last, check_optimizer, optimize
 from .params import image_param
 
 # Layer choices per loss network: style layers with weights, the content layer, whether to
