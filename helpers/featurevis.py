@@ -291,7 +291,7 @@ def _visualized(model, unit, layer=OUTPUT, kind="neuron", **settings):
                        tuple(sorted({"param": DEFAULTS["param"], **settings}.items())))
 
 
-@frames_cache(maxsize=32)
+@frames_cache(maxsize=64)
 def _cached_run(model, unit, layer, kind, settings):
     return visualize(model, unit, layer, kind, **dict(settings))
 
@@ -362,8 +362,9 @@ def ablation_figure(model, unit, layer=OUTPUT, kind="neuron", switches=(), size=
     variants.append(("none", {name: False for name in base}))
     images, titles = [], []
     for label, sw in variants:
-        r = visualize(model, unit, layer, kind, size=size, steps=steps, lr=lr, seed=seed,
-                      **ablation_settings(sw))
+        # Cached per setting: toggling a switch reuses the runs the last figure shares with it.
+        r = _visualized(model, unit, layer, kind, size=size, steps=steps, lr=lr, seed=seed,
+                        **ablation_settings(sw))
         images.append(r.image[0])
         act = activation(model, r.image, unit, layer, kind)[0]
         titles.append(f"{label}\nact {act:.1f}")

@@ -61,6 +61,22 @@ def test_regularization_maps_settings_to_pieces():
     assert none == (None, [], [])
 
 
+def test_toggling_one_ablation_switch_reruns_only_the_settings_not_seen_before(model,
+                                                                              monkeypatch):
+    import helpers.featurevis as fv
+    calls, real = [], fv.visualize
+    monkeypatch.setattr(fv, "visualize", lambda *a, **k: (calls.append(k), real(*a, **k))[1])
+    fv._cached_run.cache_clear()
+    fv.ablation_figure(model, 3, "blocks.1", switches=tuple((n, True) for n in REGULARIZERS),
+                       size=32, steps=2)
+    assert len(calls) == len(REGULARIZERS) + 2  # the chosen set, each toggled, none
+    fv.ablation_figure(model, 3, "blocks.1", size=32, steps=2,
+                       switches=tuple((n, n != "jitter") for n in REGULARIZERS))
+    # New: the other switches toggled from the new set. Reused: the new set itself (it was
+    # "without jitter"), "with jitter" (the old set) and "none".
+    assert len(calls) == 2 * len(REGULARIZERS) + 1
+
+
 def test_ablation_switches():
     kw = ablation_settings({name: False for name in REGULARIZERS})
     assert all(v == 0 for v in kw.values()) and len(kw) == len(REGULARIZERS)
