@@ -2,6 +2,7 @@
 usual wrong answers fail with their hints, and the check leaves no hook behind."""
 import contextlib
 
+import numpy as np
 import pytest
 import torch
 from exercise_support import solution
@@ -101,6 +102,20 @@ def keeps_every_pass(model, layer):
         handle.remove()
 
 
+@contextlib.contextmanager
+def changes_the_output(model, layer):
+    rec = {}
+
+    def hook(module, inputs, output):
+        rec[layer] = output
+        return output + 0.5  # the mistake: a returned value replaces the layer's output
+    handle = dict(model.named_modules())[layer].register_forward_hook(hook)
+    try:
+        yield rec
+    finally:
+        handle.remove()
+
+
 class AsAClass:
     """A class-based recorder is fine too."""
 
@@ -156,6 +171,16 @@ def test_record_names_what_went_wrong_in_one_line():
     assert "a hook was still registered after the with block ended" in verdict.message
 
 
+def test_record_rejects_a_hook_that_changes_the_output(model):
+    verdict = check.record(changes_the_output)
+    assert verdict.status == "failed"
+    assert "the hook changed the model's output: a forward hook that records must return None" \
+        in verdict.message.splitlines()[0]
+    assert "return nothing" in verdict.message
+    assert not check.record(changes_the_output, model)
+    assert leftover_hooks(model) == []
+
+
 def test_a_leaking_recorder_leaves_the_models_hooks_as_they_were(model):
     mine = model.register_forward_hook(lambda *args: None)  # a hook that belongs to the caller
     try:
@@ -196,6 +221,44 @@ def test_strongest_solution_passes_on_the_tiny_and_the_real_model(model):
 def test_strongest_accepts_a_tensor_of_indices():
     assert check.strongest_channels(
         lambda maps, k: maps.mean((1, 2)).topk(min(k, len(maps))).indices)
+
+
+@pytest.mark.parametrize("indices", [
+    lambda maps, k: list(np.argsort(-maps.mean((1, 2)).numpy(), kind="stable")[:k]),  # np ints
+    lambda maps, k: np.argsort(-maps.mean((1, 2)).numpy(), kind="stable")[:k],  # an int array
+    lambda maps, k: list(maps.mean((1, 2)).topk(min(k, len(maps))).indices),  # 0-dim tensors
+    lambda maps, k: tuple(maps.mean((1, 2)).topk(min(k, len(maps))).indices.numpy()),
+])
+def test_strongest_accepts_other_integer_containers(indices):
+    assert check.strongest_channels(indices)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda maps, k: maps.mean((1, 2)).topk(min(k, len(maps))).values.numpy(),
+     "holds floating-point values"),
+    (lambda maps, k: list(maps.mean((1, 2)).topk(min(k, len(maps))).values),
+     "should be a list of channel indices (ints), got list"),
+    (lambda maps, k: [float(i) for i in maps.mean((1, 2)).topk(min(k, len(maps))).indices],
+     "should be a list of channel indices (ints), got list"),
+    (lambda maps, k: [True] * min(k, len(maps)), "should be a list of channel indices (ints)"),
+    (lambda maps, k: np.ones(min(k, len(maps)), dtype=bool),
+     "should be a list of channel indices (ints), got ndarray"),
+    (lambda maps, k: [torch.tensor(True)] * min(k, len(maps)),
+     "should be a list of channel indices (ints)"),
+])
+def test_strongest_still_rejects_floats_and_bools(wrong, message):
+    verdict = check.strongest_channels(wrong)
+    assert verdict.status == "failed"
+    assert message in verdict.message
+
+
+def test_strongest_rejects_ranking_by_magnitude():
+    def by_magnitude(maps, k=8):
+        return maps.abs().sum(dim=(1, 2)).topk(min(k, len(maps))).indices.tolist()
+    verdict = check.strongest_channels(by_magnitude)
+    assert verdict.status == "failed"
+    assert "on signed random maps (10, 7, 9), k=4" in verdict.message
+    assert "do not take abs()" in verdict.message
 
 
 def test_strongest_stub_is_not_done():

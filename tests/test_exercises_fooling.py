@@ -63,6 +63,15 @@ def test_wrong_fgsm_fails_with_its_hint():
         assert hint in verdict.message, verdict.message
 
 
+def test_a_wrong_fgsm_outside_the_known_mistakes_shows_the_general_hint():
+    def l2_step(model, images, labels, eps):
+        g = gradient(model, images, labels)
+        return (images + eps * g / g.flatten(1).norm(dim=1).view(-1, 1, 1, 1)).clamp(0, 1)
+    verdict = check.fgsm(l2_step)
+    assert verdict.status == "failed"
+    assert "\n  Hint: one step of exactly eps per pixel up the loss" in verdict.message
+
+
 def test_wrong_pgd_steps_fail_with_their_hint():
     wrong = {
         "away from the target": pgd(direction=+1),

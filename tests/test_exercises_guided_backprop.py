@@ -73,7 +73,7 @@ def test_a_wrong_forward_shape_is_one_line():
             return z.clamp(min=0).flatten()
 
     verdict = check.guided_relu(Flat)
-    assert verdict.status == "failed" and "\n" not in verdict.message
+    assert verdict.status == "failed" and "\n" not in verdict.message.split("\n  Hint:")[0]
     assert "has shape (560,), expected (2, 8, 5, 7)" in verdict.message
 
 
@@ -118,5 +118,47 @@ def test_wrong_guided_backprops_fail_with_their_hint():
 
 def test_a_batch_dimension_is_one_line():
     verdict = check.guided_backprop(lambda m, x, t: _guided(m, x, t)[None])
-    assert verdict.status == "failed" and "\n" not in verdict.message
+    assert verdict.status == "failed" and "\n" not in verdict.message.split("\n  Hint:")[0]
     assert "has shape (1, 3, 37, 53), expected (3, 37, 53)" in verdict.message
+
+
+def test_a_wrong_rule_outside_the_known_mistakes_shows_the_general_hint():
+    verdict = check.guided_relu(relu_rule(lambda z, g: g.abs() * (z > 0)))  # |grad|
+    assert verdict.status == "failed"
+    assert "\n  Hint: forward returns z.clamp(min=0) and saves z" in verdict.message
+
+
+def test_a_wrong_map_outside_the_known_mistakes_shows_the_general_hint():
+    verdict = check.guided_backprop(
+        lambda m, x, t: _guided(m, x, t, score=lambda o: o.log_softmax(1)[0, t]))
+    assert verdict.status == "failed"
+    assert "\n  Hint: hook every nn.ReLU with a forward hook" in verdict.message
+
+
+def test_hooks_left_after_an_exception_are_rejected():
+    def no_finally(model, image, target):
+        relu = solution(STEM, "my_guided_relu")
+        x = image.unsqueeze(0).clone().requires_grad_(True)
+        hs = [m.register_forward_hook(lambda mod, inputs, out: relu(inputs[0]))
+              for m in model.modules() if isinstance(m, torch.nn.ReLU)]
+        model(x)[0, target].backward()
+        for h in hs:
+            h.remove()
+        return x.grad[0]
+
+    model = tiny_cnn()
+    verdict = check.guided_backprop(no_finally, model)
+    assert verdict.status == "failed" and leftover_hooks(model) == []
+    assert "forward pass raises" in verdict.message
+    assert "after the model raised an exception, your function left hooks" in verdict.message
+    assert "finally" in verdict.message
+
+
+def test_swallowing_the_models_exception_is_rejected():
+    def swallowed(model, image, target):
+        try:
+            return _guided(model, image, target)
+        except Exception:
+            return torch.zeros_like(image)
+    verdict = check.guided_backprop(swallowed)
+    assert verdict.status == "failed" and "did not reach the caller" in verdict.message

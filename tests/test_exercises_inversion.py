@@ -191,6 +191,14 @@ def test_gram_loss_unscaled_gram_fails(model):
     assert verdict.status == "failed" and "number of positions" in verdict.message
 
 
+def test_gram_loss_first_target_for_all_images_fails(model):
+    def first_target(features, target_gram):
+        c = features.shape[1]
+        return ((gram(features) - target_gram[:1]) ** 2).sum(dim=(1, 2)).mean() / (4 * c ** 2)
+    verdict = check.gram_loss(first_target, model)
+    assert verdict.status == "failed" and "one target per image" in verdict.message
+
+
 def test_gram_loss_per_image_is_one_line(model):
     def per_image(features, target_gram):
         c = features.shape[1]

@@ -1,5 +1,6 @@
 """The checks of 02_last_layer: the notebook's solutions pass, a stub is "not done yet", and the
 usual wrong answers fail, each with its hint."""
+import numpy as np
 import pytest
 import torch
 from exercise_support import solution
@@ -159,3 +160,22 @@ def test_precision_accepts_a_one_element_tensor():
     def as_tensor(features, labels, k=6, metric="l2"):
         return torch.tensor(embedding.precision_at_k(features, labels, k, metric))
     assert check.precision_at_k(as_tensor)
+
+
+def test_precision_accepts_numpy_scalars_and_arrays():
+    def numpy_float32(features, labels, k=6, metric="l2"):
+        idx, _ = embedding.nearest(features, torch.arange(len(labels)), k, metric)
+        return (labels[idx].numpy() == labels.numpy()[:, None]).astype(np.float32).mean()
+    assert check.precision_at_k(numpy_float32)
+    assert check.precision_at_k(lambda *args: np.array(numpy_float32(*args)))  # a 0-d array
+
+
+@pytest.mark.parametrize("wrong, kind", [
+    (lambda *args: str(embedding.precision_at_k(*args)), "got str"),
+    (lambda *args: [embedding.precision_at_k(*args)], "got list"),
+    (lambda *args: np.str_(embedding.precision_at_k(*args)), "got str_"),
+])
+def test_precision_still_rejects_what_is_not_a_number(wrong, kind):
+    verdict = check.precision_at_k(wrong)
+    assert verdict.status == "failed"
+    assert f"the result should be a float, {kind}" in verdict.message

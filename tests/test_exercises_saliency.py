@@ -160,12 +160,19 @@ def own_noise(model, image, target, noise, samples, seed):
     return total / samples
 
 
+def clamped_copies(model, image, target, noise, samples, seed):
+    x = noisy(image, noise, samples, seed).clamp(0, 1).requires_grad_(True)
+    model(x)[:, target].sum().backward()
+    return x.grad.abs().amax(dim=1).mean(dim=0)
+
+
 @pytest.mark.parametrize("wrong, hint", [
     (noise_not_scaled, "scale the noise by the image's value range"),
     (gradients_not_zeroed, "the gradients pile up from copy to copy"),
     (abs_of_the_mean_gradient, "average the maps, not the gradients"),
     (sum_not_mean, "divide by the number of copies"),
     (own_noise, "draw the noise exactly as described"),
+    (clamped_copies, "do not clamp the noisy copies to [0, 1]"),
 ])
 def test_usual_smoothgrad_mistakes_fail_with_their_hint(net, wrong, hint):
     verdict = check.smoothgrad(wrong, net)

@@ -2,13 +2,16 @@
 
 ``record``: ``with student(model, layer) as rec: model(x)`` must leave ``rec[layer]`` = the
 layer's output of the last pass (as ``hooks.record``), and no hook behind, neither after a
-normal exit nor after an exception inside the block (which must reach the caller).
+normal exit nor after an exception inside the block (which must reach the caller), and the
+model's output as it is without the recorder.
 ``strongest_channels``: ``student(maps, k)`` -> the ``k`` channels of a (C, H, W) map with the
 largest mean activation, strongest first (as ``activations.strongest_channels``).
 """
 import contextlib
+import operator
 from collections import namedtuple
 
+import numpy as np
 import torch
 
 from .. import hooks
@@ -27,21 +30,35 @@ class _Raised(Exception):
     """The exception the check raises inside the student's ``with`` block."""
 
 
-Use = namedtuple("Use", "recorded problem left_after left_after_error swallowed")
+Use = namedtuple("Use", "recorded problem left_after left_after_error swallowed changed")
 Use.__doc__ = ("What using a recorder showed: the recorded tensor (or None and a ``problem``), "
-               "whether hooks were left after a normal exit / after an exception, and whether "
-               "the exception was swallowed.")
+               "whether hooks were left after a normal exit / after an exception, whether "
+               "the exception was swallowed, and whether the model's output changed.")
+
+
+def _same(got, plain):
+    """Whether the model's output with the recorder equals its output without it (up to the
+    float32 noise of another kernel)."""
+    got, plain = hooks.first_tensor(got), hooks.first_tensor(plain)
+    if plain is None:
+        return True
+    if got is None or got.shape != plain.shape:
+        return False
+    scale = float(plain.abs().max()) if plain.numel() else 0.0
+    return torch.allclose(got.float(), plain.float(), rtol=1e-4, atol=1e-5 * scale + 1e-7)
 
 
 def _use(recorder, model, layer, batches):
     """Use ``recorder`` as a student would, twice: a normal block, then one that raises."""
     before = verdict.hook_ids(model)
     recorded, problem = None, None
+    with torch.no_grad():
+        plain = [model(x) for x in batches]
     try:
         with torch.no_grad():
             with recorder(model, layer) as rec:
-                for x in batches:
-                    model(x)
+                outputs = [model(x) for x in batches]
+            changed = not all(_same(o, p) for o, p in zip(outputs, plain))
             try:
                 recorded = rec[layer]
             except Exception as err:  # noqa: BLE001 - the student's object, read as the exercise says
@@ -63,13 +80,16 @@ def _use(recorder, model, layer, batches):
         left_after_error = bool(verdict.remove_new_hooks(model, before))
     finally:
         verdict.remove_new_hooks(model, before)
-    return Use(recorded, problem, left_after, left_after_error, swallowed)
+    return Use(recorded, problem, left_after, left_after_error, swallowed, changed)
 
 
 def _compare_use(got, expected):
     if got.problem:
         raise Mismatch(got.problem)
     verdict.close(got.recorded, expected.recorded, what="the recorded output")
+    if got.changed != expected.changed:
+        raise Mismatch("the hook changed the model's output: a forward hook that records must "
+                       "return None" if got.changed else "the model's output did not change")
     if got.swallowed != expected.swallowed:
         raise Mismatch("an exception raised inside the with block did not reach the caller"
                        if got.swallowed else "the exception was not swallowed")
@@ -112,6 +132,9 @@ RECORD_MISTAKES = [
         lambda m, n: _recording(m, n, lambda i, o: o, whole=True), model, layer, batches),
         "this is the model's output: register the hook on the layer itself, "
         "dict(model.named_modules())[layer] (or model.get_submodule(layer))."),
+    Mistake(_changed(changed=True),
+            "a forward hook that returns a value replaces the layer's output: store the output "
+            "(rec[layer] = output) and return nothing."),
     Mistake(_changed(left_after=True, left_after_error=True),
             "keep the handle that register_forward_hook returns and call handle.remove() "
             "when the block ends (in a finally clause, so that it also runs after an error)."),
@@ -173,16 +196,41 @@ def _ranked(fn):
     return output
 
 
-def _compare_ranked(got, expected):
-    channels = got.channels
-    if isinstance(channels, torch.Tensor):
-        if channels.is_floating_point():
-            first = [round(v, 3) for v in channels.flatten()[:3].tolist()]
+def _index(value):
+    """``value`` as a Python int if it is an integer (an int, a NumPy int, an integer 0-dim
+    tensor or array), else None: floats and bools are not channel indices."""
+    if isinstance(value, (bool, np.bool_)) or getattr(value, "ndim", 0) != 0:
+        return None
+    if isinstance(value, torch.Tensor) and value.dtype == torch.bool:
+        return None
+    if isinstance(value, np.ndarray) and value.dtype.kind == "b":
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def _indices(channels):
+    """The student's channels as a list of ints, or None when they are not indices;
+    ``Mismatch`` for a tensor or array of floating-point values."""
+    if isinstance(channels, (torch.Tensor, np.ndarray)):
+        floating = channels.is_floating_point() if isinstance(channels, torch.Tensor) \
+            else channels.dtype.kind == "f"
+        if floating:
+            first = [round(float(v), 3) for v in channels.flatten()[:3].tolist()]
             raise Mismatch(f"the result holds floating-point values ({first}...), not channel "
                            "indices")
         channels = channels.reshape(-1).tolist()
-    if not isinstance(channels, (list, tuple)) or \
-            not all(isinstance(c, int) and not isinstance(c, bool) for c in channels):
+    found = [_index(c) for c in channels] if isinstance(channels, (list, tuple, range)) else None
+    if found is None or None in found:
+        return None
+    return found
+
+
+def _compare_ranked(got, expected):
+    channels = _indices(got.channels)
+    if channels is None:
         raise Mismatch(f"the result should be a list of channel indices (ints), got "
                        f"{type(got.channels).__name__} {verdict._short(got.channels, 60)}")
     want = list(expected.channels)
@@ -204,6 +252,10 @@ STRONGEST_MISTAKES = [
             "these are the weakest channels: sort in descending order (or use topk)."),
     Mistake(_ranked(lambda maps, k: maps.mean((1, 2)).argsort()[-k:].tolist()),
             "strongest first: argsort sorts ascending, so reverse the order (or use topk)."),
+    Mistake(_ranked(lambda maps, k: maps.abs().mean((1, 2)).topk(min(k, len(maps))).indices
+                    .tolist()),
+            "a channel's strength is its signed mean: negative activations weaken it, so do not "
+            "take abs()."),
 ]
 
 
@@ -220,6 +272,7 @@ def strongest_channels(student, model=None):
         Case("random maps (32, 9, 11), k=8", (torch.rand(32, 9, 11, generator=g) ** 4, 8)),
         Case("random maps (3, 4, 4), k=5 (more than there are channels)",
              (torch.rand(3, 4, 4, generator=g), 5)),
+        Case("signed random maps (10, 7, 9), k=4", (verdict.noise((10, 7, 9), seed=13), 4)),
         Case(f"the cat photo's maps at layer {layer!r} {tuple(real.shape)}, k=6", (real, 6)),
     ]
     ranked = _ranked(student) if callable(student) else student

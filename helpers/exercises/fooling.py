@@ -83,7 +83,10 @@ def fgsm(student, model=None):
         Mistake(step(+1, predicted=True), "use the given labels, not the model's "
                                              "predictions."),
     ]
-    return verdict.run("FGSM", student, _fgsm, cases, compare=_compare, mistakes=mistakes)
+    return verdict.run("FGSM", student, _fgsm, cases, compare=_compare, mistakes=mistakes,
+                       hint="one step of exactly eps per pixel up the loss: images + eps * "
+                            "sign(gradient of F.cross_entropy(model(images), labels) with "
+                            "respect to the images), then clamp to [0, 1].")
 
 
 # --------------------------------------------------------------------------------- PGD step

@@ -5,6 +5,8 @@ Both run on ``verdict.tiny_cnn`` (plain ``nn.ReLU`` activations) and compare wit
 usual wrong rules (the ordinary gradient, the deconvnet rule, an inverted or bare mask) are
 written as autograd functions too, so their hints apply to single tensors and whole networks.
 """
+from collections import namedtuple
+
 import torch
 import torch.nn.functional as F
 
@@ -151,7 +153,31 @@ def guided_relu(student, model=None):
     ]
     return verdict.run("guided ReLU", lambda *a: _through(apply, *a),
                        lambda *a: _through(_helpers_relu, *a), _relu_cases(model),
-                       compare=_compare_relu, mistakes=mistakes)
+                       compare=_compare_relu, mistakes=mistakes,
+                       hint="forward returns z.clamp(min=0) and saves z; backward returns "
+                            "grad * (z > 0) * (grad > 0): the gradient from above, kept only "
+                            "where the unit was on and the gradient is positive.")
+
+
+class _Raised(Exception):
+    """The exception the check's model raises inside the student's function."""
+
+
+class _Tripwire(torch.nn.Module):
+    """``net`` (the same modules, so the same hooks) whose forward raises after the pass."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        self.net(x)
+        raise _Raised("raised by the check's model in its forward pass")
+
+
+Run = namedtuple("Run", "map left raised")
+Run.__doc__ = ("What a guided backprop function did: its map (None when the model raised), the "
+               "modules it left hooks on, and whether the model's exception reached the caller.")
 
 
 def _hooks_left(student):
@@ -159,24 +185,40 @@ def _hooks_left(student):
 
     def call(model, image, target):
         before = verdict.hook_ids(model)
+        out, raised = None, False
         try:
             out = student(model, image, target)
+        except _Raised:
+            raised = True
         finally:
             left = verdict.remove_new_hooks(model, before)
-        return out, left
+        return Run(out, left, raised)
     return call
 
 
-def _with_no_hooks(fn):
-    return lambda *a: (fn(*a), [])
+def _with_no_hooks(fn, left=()):
+    """``fn`` as the check runs it, leaving no hooks (or reporting ``left``, for a mistake)."""
+    def call(*a):
+        try:
+            return Run(fn(*a), list(left), False)
+        except _Raised:
+            return Run(None, list(left), True)
+    return call
 
 
 def _compare_map(got, expected):
-    out, left = got
-    if left:
-        raise Mismatch(f"your function left hooks on {len(left)} module(s) ({', '.join(left)}): "
-                       "keep each handle and call handle.remove() in a finally block")
-    close(out, expected[0], what="the guided backprop map")
+    if got.left and not expected.left:
+        when = "after the model raised an exception, " if got.raised else ""
+        raise Mismatch(f"{when}your function left hooks on {len(got.left)} module(s) "
+                       f"({', '.join(got.left)})")
+    if expected.left and not got.left:
+        raise Mismatch("no hook was left")
+    if expected.raised and not got.raised:
+        raise Mismatch("the exception raised in the model's forward pass did not reach the "
+                       "caller: remove the hooks in a finally block, without an except that "
+                       "swallows the error")
+    if not expected.raised:
+        close(got.map, expected.map, what="the guided backprop map")
 
 
 def _probability_map(model, image, target):
@@ -188,11 +230,14 @@ def _probability_map(model, image, target):
 
 def guided_backprop(student, model=None):
     """Check ``my_guided_backprop(model, image, target)`` -> (3, H, W) against
-    ``helpers.attribution.guided_backprop`` on a small ReLU network, and that no hook is left."""
+    ``helpers.attribution.guided_backprop`` on a small ReLU network, and that no hook is left,
+    also when the model's forward pass raises (a wrapped network whose forward raises)."""
     model = _model(model)
     cases = [c for c in _relu_cases(model) if isinstance(c.args[0], torch.nn.Module)]
     image = verdict.random_images(1, 20, 20, seed=5)[0].to(model_device(model))
     cases.append(Case("the small check network on a random 20x20 image, class 9", (model, image, 9)))
+    cases.append(Case("a model whose forward pass raises an exception (your hooks must still be "
+                      "removed)", (_Tripwire(model), image, 9)))
     mistakes = [
         Mistake(_with_no_hooks(lambda m, x, t: _reference_map(m, x, t, rule="gradient")),
                 "your map is the ordinary gradient: each forward hook must *return* "
@@ -201,7 +246,14 @@ def guided_backprop(student, model=None):
                 "your map follows the deconvnet rule: check my_guided_relu's backward."),
         Mistake(_with_no_hooks(_probability_map),
                 "start from the pre-softmax score model(x)[0, target], not the probability."),
+        Mistake(_with_no_hooks(_reference_map, left=["a module"]),
+                "put the pass in try: ... finally: for h in handles: h.remove(), so that the "
+                "hooks are removed even when the forward or backward pass raises."),
     ]
     return verdict.run("guided backprop", _hooks_left(student) if callable(student) else student,
                        _with_no_hooks(_reference_map), cases, compare=_compare_map,
-                       mistakes=mistakes)
+                       mistakes=mistakes,
+                       hint="hook every nn.ReLU with a forward hook that returns "
+                            "my_guided_relu(inputs[0]), take torch.autograd.grad of the score "
+                            "model(x)[0, target] with respect to x, return it as (3, H, W), and "
+                            "remove the hooks in a finally block.")

@@ -189,6 +189,10 @@ def _loss_not_squared(features, target_gram):
     return (g - target_gram).pow(2).sum(dim=(1, 2)).sqrt().mean() / (4 * c * c)
 
 
+def _loss_first_target(features, target_gram):
+    return _style.layer_style_loss(features, target_gram[:1])
+
+
 LOSS_MISTAKES = [
     Mistake(_loss_no_scale, "divide the sum of squared differences by 4 N_l^2 "
             "(N_l = the number of channels)."),
@@ -201,6 +205,8 @@ LOSS_MISTAKES = [
             "M_l^2 again (that is Gatys et al.'s form with un-averaged Gram matrices)."),
     Mistake(_loss_not_squared, "square the differences G - G_hat and sum them (no square "
             "root: that would be a norm, not E_l)."),
+    Mistake(_loss_first_target, "a target_gram of shape (N, C, C) holds one target per image: "
+            "compare G[n] with target_gram[n] (G - target_gram broadcasts both shapes)."),
 ]
 
 
@@ -216,6 +222,8 @@ def gram_loss(student, model=None):
              (noise((1, 4, 5, 7), 9), _style.gram(noise((1, 4, 6, 6), 10)))),
         Case("random features of a batch of 3, 6 channels at 9x11",
              (noise((3, 6, 9, 11), 11), _style.gram(noise((1, 6, 8, 8), 12)))),
+        Case("random features of a batch of 2, 5 channels at 7x6, one target per image (2, 5, 5)",
+             (noise((2, 5, 7, 6), 13), _style.gram(noise((2, 5, 8, 9), 14)))),
         Case(f"brick and grass at 64 px against gravel's Gram matrix at 80 px ({layer})",
              (brick, target)),
     ], compare=close_number, mistakes=LOSS_MISTAKES,

@@ -7,7 +7,10 @@ nearest first, the query itself excluded, as ``embedding.nearest`` with index qu
 model's outputs).
 """
 import functools
+import math
+import numbers
 
+import numpy as np
 import torch
 
 from .. import embedding
@@ -182,18 +185,26 @@ PRECISION_MISTAKES = [
 ]
 
 
+def _as_number(got):
+    """``got`` as a float: a real number, a NumPy scalar, or a tensor or array of one element."""
+    if isinstance(got, (torch.Tensor, np.ndarray, np.generic)):
+        if math.prod(got.shape) != 1:
+            kind = "tensor" if isinstance(got, torch.Tensor) else "array"
+            raise Mismatch(f"the result should be one number, got a {kind} of shape "
+                           f"{tuple(got.shape)}")
+        value = got.item()
+    else:
+        value = got
+    if not isinstance(value, numbers.Real):
+        raise Mismatch(f"the result should be a float, got {type(got).__name__}")
+    return float(value)
+
+
 def _compare_number(got, expected):
     if isinstance(expected, torch.Tensor):  # a mistake's per-item output
         verdict.close(got, expected)
         return
-    if isinstance(got, torch.Tensor):
-        if got.numel() != 1:
-            raise Mismatch(f"the result should be one number, got a tensor of shape "
-                           f"{tuple(got.shape)}")
-        got = got.item()
-    if not isinstance(got, (int, float)):
-        raise Mismatch(f"the result should be a float, got {type(got).__name__}")
-    got, expected = float(got), float(expected)
+    got, expected = _as_number(got), float(expected)
     if abs(got - expected) > 1e-5 + 1e-4 * abs(expected):
         raise Mismatch(f"precision@k: expected {expected:.4f}, got {got:.4f}")
 

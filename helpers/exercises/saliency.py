@@ -94,12 +94,15 @@ def _smooth_reference(model, image, target, noise, samples, seed):
 
 
 def _smooth_slip(model, image, target, noise, samples, seed, scaled=True, accumulate=False,
-                 abs_last=False, mean=True, prob=False):
-    """SmoothGrad with one of the usual slips switched on (for the hints)."""
+                 abs_last=False, mean=True, prob=False, clamp=None):
+    """SmoothGrad with one of the usual slips switched on (for the hints); ``clamp``: the
+    noisy copies clamped to [0, 1] before ("copies") or after ("inside") the input leaf."""
     sigma = noise * float(image.max() - image.min()) if scaled else noise
     eps = torch.randn((samples,) + tuple(image.shape), generator=torch.Generator().manual_seed(seed))
     batch = image + sigma * eps.to(image.device)
-    grads = _grads(model, batch, [target] * samples, prob)
+    grads = _grads(model, batch.clamp(0, 1) if clamp else batch, [target] * samples, prob)
+    if clamp == "inside":  # the gradient of clamp: zero where a value was clipped
+        grads = grads * ((batch >= 0) & (batch <= 1))
     if accumulate:  # x.grad never zeroed: copy k sees the sum of the first k gradients
         grads = grads.cumsum(0)
     if abs_last:
@@ -109,6 +112,8 @@ def _smooth_slip(model, image, target, noise, samples, seed, scaled=True, accumu
     return total / samples if mean else total
 
 
+_NO_CLAMP = ("do not clamp the noisy copies to [0, 1]: SmoothGrad averages over noise that may "
+             "leave the [0, 1] range; use image + sigma * eps as it is.")
 _SMOOTH_MISTAKES = [
     Mistake(lambda *a: _smooth_slip(*a, scaled=False),
             "scale the noise by the image's value range: sigma = noise * (image.max() - "
@@ -123,6 +128,8 @@ _SMOOTH_MISTAKES = [
             "divide by the number of copies: SmoothGrad is the mean of the maps, not the sum."),
     Mistake(lambda *a: _smooth_slip(*a, prob=True),
             "differentiate the score (the logit), not the probability after the softmax."),
+    Mistake(lambda *a: _smooth_slip(*a, clamp="copies"), _NO_CLAMP),
+    Mistake(lambda *a: _smooth_slip(*a, clamp="inside"), _NO_CLAMP),
 ]
 
 
