@@ -89,6 +89,15 @@ def test_nearest_rejects_the_usual_mistakes(wrong, hint):
     assert hint in verdict.message
 
 
+def test_nearest_names_a_swapped_pair():
+    def swapped(features, queries, k, metric):
+        idx, dist = embedding.nearest(features, queries, k, metric)
+        return dist, idx
+    verdict = check.nearest(swapped)
+    assert verdict.status == "failed" and "Traceback" not in verdict.message
+    assert "the pair is (distances, indices): return (indices, distances)" in verdict.message
+
+
 def test_nearest_names_a_missing_pair_in_one_line():
     verdict = check.nearest(lambda *args: query_is_its_own_neighbour(*args)[0])
     assert verdict.status == "failed" and "Traceback" not in verdict.message

@@ -114,7 +114,11 @@ def _compare_neighbours(got, expected):
         kind = f"a {type(got).__name__}" + (f" of {len(got)}" if isinstance(got, (tuple, list))
                                             else "")
         raise Mismatch(f"the result should be a pair (indices, distances), got {kind}")
-    verdict.close(got[0], expected[0], what="the index matrix (Q, k)")
+    indices = got[0]
+    if isinstance(indices, torch.Tensor) and indices.is_floating_point() and \
+            isinstance(got[1], torch.Tensor) and not got[1].is_floating_point():
+        raise Mismatch("the pair is (distances, indices): return (indices, distances)")
+    verdict.close(indices, expected[0], what="the index matrix (Q, k)")
     verdict.close(got[1], expected[1], what="the distance matrix (Q, k)")
 
 
