@@ -402,10 +402,9 @@ def frames_cache(maxsize=32):
     def wrap(fn):
         @functools.lru_cache(maxsize=maxsize)
         def run(*args, **kwargs):
-            own = LiveRuns(show=False)
-            if _LIVE:  # stand in for the caller's: same clock, same preview
-                own = copy.copy(_LIVE[-1])
-                own.frames = []
+            # Inside live_runs, stand in for the caller's (same clock, same preview).
+            own = copy.copy(_LIVE[-1]) if _LIVE else LiveRuns(show=False)
+            own.frames = []
             with live_runs(runs=own):
                 result = fn(*args, **kwargs)
             return result, tuple(own.frames)

@@ -213,4 +213,5 @@ def mix_weights(styles, mix=None, tol=1e-4):
     return w
 
 
-__all__ = ["ConditionalInstanceNorm", "TransformerNet", "mix_weights", "polyphase_conv", "with_styles"]
+__all__ = ["ConditionalInstanceNorm", "TransformerNet", "mix_weights", "polyphase_conv",
+           "with_styles"]
